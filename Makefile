@@ -1,0 +1,29 @@
+# Two promises: `make demo` and `make test` work on a fresh clone with Python 3.11 + make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install server worker clean
+
+$(BIN)/itsm: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/itsm
+
+install: $(BIN)/itsm
+
+demo: install
+	$(BIN)/itsm demo
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+server: install
+	$(BIN)/itsm server start
+
+worker: install
+	$(BIN)/itsm worker
+
+clean:
+	rm -rf $(VENV) .itsm *.egg-info

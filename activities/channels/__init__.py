@@ -1,0 +1,92 @@
+"""Notification channels: small plugins behind one interface. The notify activity picks
+email when SMTP is configured and the local outbox otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    key: str
+    message_id: str
+    to: list[str]
+    subject: str
+    text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: Message) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpChannel:
+    """SMTP email. `ITSM_SMTP_HOST`, `_PORT` (25), `_FROM`, `_USER`/`_PASSWORD`, `_STARTTLS`."""
+
+    host: str
+    port: int = 25
+    sender: str = "itsmflow@localhost"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 10.0
+    name: str = "email"
+
+    def send(self, message: Message) -> None:
+        email = EmailMessage()
+        email["From"], email["To"], email["Subject"] = self.sender, ", ".join(message.to), message.subject
+        email["Message-ID"] = message.message_id
+        for header, value in message.headers.items():
+            email[header] = value
+        email.set_content(message.text)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(email)
+
+
+@dataclass(frozen=True)
+class OutboxChannel:
+    """A local JSON-lines outbox: what would have been sent, for demos and development."""
+
+    path: Path
+    name: str = "outbox"
+
+    def send(self, message: Message) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "message_id": message.message_id, "key": message.key, "to": message.to,
+            "subject": message.subject, "text": message.text,
+        }
+        with self.path.open("a", encoding="utf-8") as outbox:
+            outbox.write(json.dumps(record) + "\n")
+
+
+def channel_from_env(env: dict[str, str] | None = None) -> Channel:
+    env = dict(os.environ if env is None else env)
+    host = env.get("ITSM_SMTP_HOST")
+    if host:
+        return SmtpChannel(
+            host=host,
+            port=int(env.get("ITSM_SMTP_PORT", "25")),
+            sender=env.get("ITSM_SMTP_FROM", "itsmflow@localhost"),
+            username=env.get("ITSM_SMTP_USER") or None,
+            password=env.get("ITSM_SMTP_PASSWORD") or None,
+            starttls=env.get("ITSM_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+        )
+    return OutboxChannel(Path(env.get("ITSM_OUTBOX", ".itsm/outbox.jsonl")))

@@ -1,0 +1,85 @@
+"""CMDB activities: the change calendar (conflicts, reservations) and change records.
+Every write is idempotent, keyed by change id + CI, so a retried activity never doubles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import activity
+
+from activities.db import Database, utc_text
+from activities.models import (
+    Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, ReleaseInput, ReserveInput,
+)
+from definitions.org import Organisation
+
+
+def seed(db: Database, org: Organisation) -> None:
+    """Upsert the organisation's CMDB seed (services, CIs, relationships)."""
+    with db.transaction() as cur:
+        for service in org.services:
+            cur.execute(
+                "INSERT INTO cmdb_service (name, owner_group) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner_group = excluded.owner_group",
+                (service.name, service.owner_group),
+            )
+        for ci in org.cis:
+            cur.execute(
+                "INSERT INTO cmdb_ci (name, ci_class, criticality, owner_group) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET ci_class = excluded.ci_class, "
+                "criticality = excluded.criticality, owner_group = excluded.owner_group",
+                (ci.name, ci.ci_class, ci.criticality.value, ci.owner_group),
+            )
+            for service in ci.services:
+                cur.execute(
+                    "INSERT INTO cmdb_ci_service (ci, service) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (ci.name, service),
+                )
+
+
+class CmdbActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name="find_conflicts")
+    def find_conflicts(self, query: ConflictQuery) -> list[Conflict]:
+        """Other reserved changes on the same CIs whose windows overlap."""
+        marks = ", ".join("?" for _ in query.cis)
+        with self.db.transaction() as cur:
+            rows = cur.all(
+                f"SELECT change_id, ci, start_at, end_at FROM change_calendar WHERE state = 'scheduled' "
+                f"AND change_id <> ? AND ci IN ({marks}) AND start_at < ? AND end_at > ? ORDER BY start_at, change_id",
+                (query.change_id, *query.cis, utc_text(query.end), utc_text(query.start)),
+            )
+        return [
+            Conflict(change_id=r[0], ci=r[1], start=datetime.fromisoformat(r[2]), end=datetime.fromisoformat(r[3]))
+            for r in rows
+        ]
+
+    @activity.defn(name="reserve_calendar")
+    def reserve_calendar(self, reservation: ReserveInput) -> None:
+        with self.db.transaction() as cur:
+            for ci in reservation.cis:
+                cur.execute(
+                    "INSERT INTO change_calendar (change_id, ci, start_at, end_at, state) VALUES (?, ?, ?, ?, 'scheduled') "
+                    "ON CONFLICT (change_id, ci) DO UPDATE SET start_at = excluded.start_at, "
+                    "end_at = excluded.end_at, state = 'scheduled'",
+                    (reservation.change_id, ci, utc_text(reservation.start), utc_text(reservation.end)),
+                )
+
+    @activity.defn(name="release_calendar")
+    def release_calendar(self, release: ReleaseInput) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE change_calendar SET state = ? WHERE change_id = ?", (release.state, release.change_id))
+
+    @activity.defn(name="record_change")
+    def record_change(self, record: RecordChangeInput) -> RecordChangeResult:
+        written = 0
+        with self.db.transaction() as cur:
+            for ci in record.cis:
+                written += cur.execute(
+                    "INSERT INTO change_record (change_id, ci, outcome, title, closed_at, idempotency_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (change_id, ci) DO NOTHING",
+                    (record.change_id, ci, record.outcome, record.title, utc_text(record.closed_at), record.key),
+                )
+        return RecordChangeResult(written=written, already_present=len(record.cis) - written)

@@ -1,0 +1,129 @@
+"""The CMDB database: SQLite by default, Postgres by URL (`ITSM_DB_URL`), versioned
+migrations applied on connect. SQL is written once with `?` placeholders."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+DEFAULT_URL = "sqlite:///.itsm/cmdb.sqlite3"
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "cmdb, change calendar and records, notification ledger",
+        [
+            """CREATE TABLE cmdb_ci (name TEXT PRIMARY KEY, ci_class TEXT NOT NULL,
+                   criticality TEXT NOT NULL, owner_group TEXT NOT NULL)""",
+            "CREATE TABLE cmdb_service (name TEXT PRIMARY KEY, owner_group TEXT NOT NULL)",
+            """CREATE TABLE cmdb_ci_service (ci TEXT NOT NULL, service TEXT NOT NULL,
+                   PRIMARY KEY (ci, service))""",
+            """CREATE TABLE change_record (change_id TEXT NOT NULL, ci TEXT NOT NULL, outcome TEXT NOT NULL,
+                   title TEXT NOT NULL, closed_at TEXT NOT NULL, idempotency_key TEXT NOT NULL,
+                   PRIMARY KEY (change_id, ci))""",
+            """CREATE TABLE change_calendar (change_id TEXT NOT NULL, ci TEXT NOT NULL, start_at TEXT NOT NULL,
+                   end_at TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (change_id, ci))""",
+            "CREATE INDEX change_calendar_ci ON change_calendar (ci, state)",
+            """CREATE TABLE notification_ledger (idempotency_key TEXT PRIMARY KEY, message_id TEXT NOT NULL,
+                   channel TEXT NOT NULL, recipients TEXT NOT NULL, subject TEXT NOT NULL, sent_at TEXT NOT NULL)""",
+        ],
+    ),
+]
+
+
+def utc_text(moment: datetime) -> str:
+    """Timestamps are stored as ISO-8601 UTC text, which sorts and compares in both engines."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class Database:
+    def __init__(self, url: str = DEFAULT_URL) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            self.kind = "sqlite"
+            self.path = Path(url.removeprefix("sqlite:///"))
+        elif url.startswith(("postgres://", "postgresql://")):
+            self.kind = "postgres"
+        else:
+            raise ValueError(f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://...)")
+        self._migrated = False
+
+    def _connect(self):
+        if self.kind == "sqlite":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        import psycopg  # optional extra: pip install 'itsmflow[postgres]'
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator["Cursor"]:
+        """One transaction; commits on success, rolls back on error."""
+        if not self._migrated:
+            self.migrate()
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN")
+            yield Cursor(conn, self.kind)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version."""
+        conn = self._connect()
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            cursor = Cursor(conn, self.kind)
+            for version, description, statements in MIGRATIONS:
+                conn.execute("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN")
+                try:
+                    if cursor.one("SELECT version FROM schema_migrations WHERE version = ?", (version,)):
+                        conn.execute("COMMIT")
+                        continue
+                    for statement in statements:
+                        cursor.execute(statement)
+                    cursor.execute(
+                        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                        (version, description, utc_text(datetime.now(timezone.utc))),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            self._migrated = True
+            return MIGRATIONS[-1][0]
+        finally:
+            conn.close()
+
+
+class Cursor:
+    def __init__(self, conn, kind: str) -> None:
+        self._conn, self._kind = conn, kind
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        if self._kind == "postgres":
+            sql = sql.replace("?", "%s")
+        cursor = self._conn.execute(sql, params)
+        return cursor.rowcount
+
+    def all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._kind == "postgres":
+            sql = sql.replace("?", "%s")
+        return list(self._conn.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: tuple = ()) -> tuple | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None

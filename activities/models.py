@@ -1,0 +1,68 @@
+"""Activity boundary models. Every side effect carries an idempotency key built from
+the workflow id and the step, so a retried activity never writes or sends twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class Recipient(BaseModel):
+    username: str
+    email: str
+
+
+class NotifyInput(BaseModel):
+    key: str
+    template: str
+    recipients: list[Recipient]
+    context: dict
+
+
+class NotifyResult(BaseModel):
+    key: str
+    channel: str
+    message_id: str
+    duplicate: bool = False
+    recipients: int = 0
+
+
+class ConflictQuery(BaseModel):
+    change_id: str
+    cis: list[str]
+    start: datetime
+    end: datetime
+
+
+class Conflict(BaseModel):
+    change_id: str
+    ci: str
+    start: datetime
+    end: datetime
+
+
+class ReserveInput(BaseModel):
+    change_id: str
+    cis: list[str]
+    start: datetime
+    end: datetime
+
+
+class ReleaseInput(BaseModel):
+    change_id: str
+    state: str
+
+
+class RecordChangeInput(BaseModel):
+    key: str
+    change_id: str
+    cis: list[str]
+    outcome: str
+    title: str
+    closed_at: datetime
+
+
+class RecordChangeResult(BaseModel):
+    written: int
+    already_present: int

@@ -1,0 +1,109 @@
+"""Durable pieces every process workflow shares: settled waits, notifications, state
+search attributes. Deterministic only."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Callable
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import NotifyInput, NotifyResult, Recipient
+    from definitions.org import Organisation
+    from workflows.search_attributes import keys as _search_attribute_keys
+
+SEARCH_ATTRIBUTES = _search_attribute_keys()
+
+NOTIFY_OPTIONS = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=8
+    ),
+)
+CMDB_OPTIONS = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+)
+
+
+class ProcessWorkflow:
+    """Base for process workflows.
+
+    Update handlers mark the run unsettled and wait until the main loop blocks again, so
+    `approve` (and friends) return the state the decision led to, not the one before."""
+
+    _settled: bool = False
+    _notices: list[str]
+
+    def _init_base(self) -> None:
+        self._settled = False
+        self._notices = []
+
+    def interrupted(self) -> bool:
+        """True when a pending request (e.g. cancel) must wake every wait."""
+        return False
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta | None, summary: str) -> bool:
+        """Wait for `condition`, an interruption or the timeout; False only on timeout."""
+        woken = lambda: condition() or self.interrupted()  # noqa: E731
+        if not woken():
+            self._settled = True
+        try:
+            await workflow.wait_condition(woken, timeout=timeout, timeout_summary=summary)
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self._settled = False
+        return True
+
+    async def until_settled(self) -> None:
+        await workflow.wait_condition(lambda: self._settled)
+
+    def now(self):
+        return workflow.now()
+
+    def _organisation(self) -> Organisation:
+        raise NotImplementedError
+
+    def _notify_context(self) -> dict:
+        raise NotImplementedError
+
+    def _template_folder(self) -> str:
+        raise NotImplementedError
+
+    def _recipients(self, names: list[str]) -> list[Recipient]:
+        """Resolve users and groups (by name) to unique recipients, in order."""
+        org = self._organisation()
+        usernames: list[str] = []
+        for name in names:
+            for user in org.members(name) if org.group(name) else [name]:
+                if user not in usernames:
+                    usernames.append(user)
+        return [Recipient(username=u, email=p.email) for u in usernames if (p := org.person(u))]
+
+    async def notify(self, step: str, template: str, to: list[str], extra: dict | None = None) -> None:
+        """Send one notification, keyed `<workflow id>:<step>`. A channel that stays down
+        after the retry policy is surfaced as a notice, never silently dropped."""
+        recipients = self._recipients(to)
+        key = f"{workflow.info().workflow_id}:{step}"
+        message = NotifyInput(
+            key=key, template=f"{self._template_folder()}/{template}", recipients=recipients,
+            context={**self._notify_context(), **(extra or {})},
+        )
+        try:
+            await workflow.execute_activity(
+                "notify", message, result_type=NotifyResult,
+                summary=f"notify {', '.join(to)}: {template.replace('_', ' ')}", **NOTIFY_OPTIONS,
+            )
+        except ActivityError as err:
+            cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
+            self._notices.append(f"notification {step} to {', '.join(to)} failed: {cause}")
+
+    def set_search_state(self, state: str, **more: str) -> None:
+        updates = [SEARCH_ATTRIBUTES["ItsmState"].value_set(state)]
+        updates += [SEARCH_ATTRIBUTES[name].value_set(value) for name, value in more.items()]
+        workflow.upsert_search_attributes(updates)

@@ -1,0 +1,299 @@
+"""The change process: new → assess → authorize → scheduled → implement → review → closed,
+or rejected / canceled. Approvals, completion and cancel are validated updates."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import (
+        Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, ReleaseInput, ReserveInput,
+    )
+    from definitions.change import ChangeType, ConflictAction
+    from definitions.windows import next_slot
+    from workflows.approvals import ApprovalState, Decision, run_chain
+    from workflows.base import CMDB_OPTIONS, ProcessWorkflow
+    from workflows.change_models import (
+        CANCELABLE_STATES, FINAL_STATES, ApproveInput, CancelInput, ChangeInput, ChangeState, ChangeStatus,
+        CompleteInput, Outcome, RejectInput,
+    )
+
+
+def _refuse(message: str) -> None:
+    raise ApplicationError(message, type="Refused", non_retryable=True)
+
+
+@workflow.defn
+class ChangeWorkflow(ProcessWorkflow):
+    @workflow.init
+    def __init__(self, change: ChangeInput) -> None:
+        self._init_base()
+        self._change = change
+        self._status = ChangeStatus.initial(change)
+        self._approvals = ApprovalState.from_chain(change.policy.chain_for(change.change_type, self._risk_guess()))
+        self._completion: CompleteInput | None = None
+        self._cancel: CancelInput | None = None
+
+    def _risk_guess(self):
+        cis = [ci for name in self._change.cis if (ci := self._change.organisation.ci(name))]
+        return self._change.policy.assess_risk(cis, self._change.outage)[0]
+
+    # --- main loop ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, change: ChangeInput) -> ChangeStatus:
+        phases = {
+            ChangeType.STANDARD: [self._schedule, self._implement, self._review],
+            ChangeType.NORMAL: [self._assess, self._authorize, self._schedule, self._implement, self._review],
+            ChangeType.EMERGENCY: [self._assess, self._authorize, self._schedule, self._implement, self._review],
+        }[change.change_type]
+        self.set_search_state(ChangeState.NEW)
+        await self.notify("submitted", "change_submitted", [change.requested_by])
+        for phase in phases:
+            if self._cancel is not None:
+                await self._finish_canceled()
+                break
+            if not await phase():
+                break
+        self._settled = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    async def _enter(self, state: ChangeState) -> None:
+        self._status.state = state
+        self.set_search_state(state)
+
+    async def _assess(self) -> bool:
+        await self._enter(ChangeState.ASSESS)
+        cis = [ci for name in self._change.cis if (ci := self._change.organisation.ci(name))]
+        risk, rule = self._change.policy.assess_risk(cis, self._change.outage)
+        self._status.risk, self._status.risk_rule = risk, rule
+        workflow.upsert_search_attributes([self._attr("ItsmRisk").value_set(risk.value)])
+        if self._change.change_type == ChangeType.EMERGENCY:
+            return True
+        conflicts: list[Conflict] = await workflow.execute_activity(
+            "find_conflicts",
+            ConflictQuery(change_id=self._change.id, cis=self._change.cis, start=self._change.planned_start,
+                          end=self._change.planned_end),
+            result_type=list[Conflict], summary="check the change calendar for conflicts", **CMDB_OPTIONS,
+        )
+        self._status.conflicts = sorted({f"{c.change_id} on {c.ci}" for c in conflicts})
+        if conflicts and self._change.policy.conflicts == ConflictAction.BLOCK:
+            return await self._finish_rejected(f"conflicts with {', '.join(self._status.conflicts)}")
+        if conflicts:
+            self._notices.append(f"conflicts (warning only): {', '.join(self._status.conflicts)}")
+        return True
+
+    async def _authorize(self) -> bool:
+        await self._enter(ChangeState.AUTHORIZE)
+        chain = self._change.policy.chain_for(self._change.change_type, self._status.risk or self._risk_guess())
+        assert chain is not None
+        self._approvals = ApprovalState.from_chain(chain)
+        outcome = await run_chain(self._approvals, chain, self._change.organisation, self._change.requested_by, self)
+        if self._cancel is not None:
+            return await self._finish_canceled()
+        if outcome != Decision.APPROVED:
+            return await self._finish_rejected(self._approvals.reason)
+        await self.notify("approved", "change_approved", [self._change.requested_by])
+        return True
+
+    async def _schedule(self) -> bool:
+        now = workflow.now()
+        if now > self._status.planned_start and self._change.change_type != ChangeType.EMERGENCY:
+            self._move_to_next_slot(now)
+        await workflow.execute_activity(
+            "reserve_calendar",
+            ReserveInput(change_id=self._change.id, cis=self._change.cis, start=self._status.planned_start,
+                         end=self._status.planned_end),
+            summary="reserve the change calendar", **CMDB_OPTIONS,
+        )
+        await self._enter(ChangeState.SCHEDULED)
+        await self.notify("scheduled", "change_scheduled", [self._change.requested_by, *self._implementer_groups()])
+        delay = self._status.planned_start - workflow.now()
+        if delay > timedelta(0):
+            await self.wait(lambda: self._cancel is not None, delay, f"until planned start {self._status.planned_start:%Y-%m-%d %H:%M} UTC")
+        if self._cancel is not None:
+            return await self._finish_canceled()
+        return True
+
+    def _move_to_next_slot(self, now: datetime) -> None:
+        """Approval ended after the planned start: move to the next slot the policy allows."""
+        duration = self._status.planned_end - self._status.planned_start
+        policy = self._change.policy
+        template = policy.template(self._change.template) if self._change.template else None
+        if template and template.window == "any":
+            slot = now
+        else:
+            windows = [policy.window(template.window)] if template else policy.windows
+            slot = next_slot(windows, policy.blackouts, now, duration) or now
+        self._status.original_start = self._status.original_start or self._status.planned_start
+        self._status.planned_start, self._status.planned_end = slot, slot + duration
+        self._notices.append(f"planned start passed during approval; moved to {slot.isoformat()}")
+
+    async def _implement(self) -> bool:
+        await self._enter(ChangeState.IMPLEMENT)
+        await self.notify("implement", "change_implement", self._implementer_groups())
+        done = lambda: self._completion is not None  # noqa: E731
+        overrun = self._status.planned_end - workflow.now()
+        if overrun > timedelta(0) and await self.wait(done, overrun, "until planned end"):
+            return True
+        self._notices.append(f"implementation overran its planned end {self._status.planned_end.isoformat()}")
+        await self.notify("overrun", "change_overrun", [self._change.policy.notify_group])
+        await self.wait(done, None, "implementation to complete")
+        return True
+
+    async def _review(self) -> bool:
+        await self._enter(ChangeState.REVIEW)
+        assert self._completion is not None
+        if self._completion.outcome == Outcome.SUCCESSFUL:
+            await workflow.execute_activity(
+                "record_change",
+                RecordChangeInput(
+                    key=f"{self._change.id}:review", change_id=self._change.id, cis=self._change.cis,
+                    outcome=self._completion.outcome.value, title=self._change.title, closed_at=workflow.now(),
+                ),
+                result_type=RecordChangeResult, summary=f"record the change on {', '.join(self._change.cis)} in the CMDB",
+                **CMDB_OPTIONS,
+            )
+        await self._release(ChangeState.CLOSED)
+        self._status.close_code = self._completion.outcome
+        await self._enter(ChangeState.CLOSED)
+        await self.notify("closed", "change_closed", [self._change.requested_by, self._change.policy.notify_group])
+        return True
+
+    async def _release(self, state: ChangeState) -> None:
+        await workflow.execute_activity(
+            "release_calendar", ReleaseInput(change_id=self._change.id, state=state.value),
+            summary="release the change calendar", **CMDB_OPTIONS,
+        )
+
+    async def _finish_rejected(self, reason: str) -> bool:
+        self._status.reason = reason
+        await self._enter(ChangeState.REJECTED)
+        await self.notify("rejected", "change_rejected", [self._change.requested_by])
+        return False
+
+    async def _finish_canceled(self) -> bool:
+        assert self._cancel is not None
+        self._status.reason = self._cancel.reason
+        was_scheduled = self._status.state == ChangeState.SCHEDULED
+        await self._enter(ChangeState.CANCELED)
+        if was_scheduled:
+            await self._release(ChangeState.CANCELED)
+        await self.notify("canceled", "change_canceled", [self._change.requested_by, *self._waiting_groups()])
+        return False
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _attr(self, name: str):
+        from workflows.base import SEARCH_ATTRIBUTES
+
+        return SEARCH_ATTRIBUTES[name]
+
+    def _implementer_groups(self) -> list[str]:
+        owners = [ci.owner_group for name in self._change.cis if (ci := self._change.organisation.ci(name))]
+        return list(dict.fromkeys([*self._change.policy.implementer_groups, *owners]))
+
+    def _waiting_groups(self) -> list[str]:
+        level = self._approvals.current_level()
+        return [level.group] if level else []
+
+    def interrupted(self) -> bool:
+        return self._cancel is not None
+
+    def _organisation(self):
+        return self._change.organisation
+
+    def _template_folder(self) -> str:
+        return "change"
+
+    def _notify_context(self) -> dict:
+        return {"change": self.status().model_dump(mode="json")}
+
+    # --- queries and updates -----------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> ChangeStatus:
+        status = self._status.with_approvals(self._approvals)
+        status.notices = [*self._status.notices, *self._notices]
+        return status
+
+    @workflow.update
+    async def settle(self) -> ChangeStatus:
+        """Returns once the run waits on people or time: `submit` returns at a stable state."""
+        await self.until_settled()
+        return self.status()
+
+    def _check_actor(self, actor: str) -> None:
+        if self._change.organisation.person(actor) is None:
+            _refuse(f"unknown user {actor!r}")
+
+    @workflow.update
+    async def approve(self, decision: ApproveInput) -> ChangeStatus:
+        return await self._decide(decision.actor, Decision.APPROVED, decision.comment)
+
+    @approve.validator
+    def _validate_approve(self, decision: ApproveInput) -> None:
+        self._validate_decision(decision.actor)
+
+    @workflow.update
+    async def reject(self, decision: RejectInput) -> ChangeStatus:
+        return await self._decide(decision.actor, Decision.REJECTED, decision.reason)
+
+    @reject.validator
+    def _validate_reject(self, decision: RejectInput) -> None:
+        self._validate_decision(decision.actor)
+
+    def _validate_decision(self, actor: str) -> None:
+        if self._status.state != ChangeState.AUTHORIZE:
+            _refuse(f"{self._change.id} is {self._status.state.value}, not awaiting approval")
+        refusal = self._approvals.refusal(actor, self._change.organisation, self._change.requested_by)
+        if refusal:
+            _refuse(refusal)
+
+    async def _decide(self, actor: str, decision: Decision, comment: str) -> ChangeStatus:
+        # Validators may run back to back before either handler: check again, then record
+        # before the first await so the second one sees this decision.
+        self._validate_decision(actor)
+        self._approvals.record(actor, decision, workflow.now(), comment)
+        self._settled = False
+        await self.until_settled()
+        return self.status()
+
+    @workflow.update
+    async def complete(self, completion: CompleteInput) -> ChangeStatus:
+        self._validate_complete(completion)
+        self._completion = completion
+        self._status.implemented_by, self._status.implementation_notes = completion.actor, completion.notes
+        self._settled = False
+        await self.until_settled()
+        return self.status()
+
+    @complete.validator
+    def _validate_complete(self, completion: CompleteInput) -> None:
+        self._check_actor(completion.actor)
+        if self._status.state != ChangeState.IMPLEMENT or self._completion is not None:
+            _refuse(f"{self._change.id} is {self._status.state.value}, not being implemented")
+        allowed = self._implementer_groups()
+        if not any(completion.actor in self._change.organisation.members(g) for g in allowed):
+            _refuse(f"{completion.actor} may not implement this change (needs one of: {', '.join(allowed)})")
+
+    @workflow.update
+    async def cancel(self, cancel: CancelInput) -> ChangeStatus:
+        self._validate_cancel(cancel)
+        self._cancel = cancel
+        self._settled = False
+        await self.until_settled()
+        return self.status()
+
+    @cancel.validator
+    def _validate_cancel(self, cancel: CancelInput) -> None:
+        self._check_actor(cancel.actor)
+        if self._status.state in FINAL_STATES or self._status.state not in CANCELABLE_STATES or self._cancel:
+            _refuse(f"{self._change.id} is {self._status.state.value} and can no longer be canceled")
+        managers = self._change.organisation.members(self._change.policy.notify_group)
+        if cancel.actor != self._change.requested_by and cancel.actor not in managers:
+            _refuse(f"only the requester or {self._change.policy.notify_group} may cancel {self._change.id}")

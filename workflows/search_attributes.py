@@ -1,0 +1,34 @@
+"""The whole set of custom search attributes, named once (SQL visibility has 10 Keyword
+slots). Values are ids, states and names only: never titles or notes.
+
+Plain strings here so the CLI can build list queries without importing temporalio."""
+
+from __future__ import annotations
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "ItsmProcess": "Keyword",  # change | incident | request | item | task | problem
+    "ItsmState": "Keyword",
+    "ItsmPriority": "Keyword",  # P1..P4 for incidents
+    "ItsmRisk": "Keyword",  # low | moderate | high for changes
+    "ItsmType": "Keyword",  # change type, catalog item
+    "ItsmRequester": "Keyword",
+    "ItsmGroup": "Keyword",  # assignment group
+    "ItsmDedupKey": "Keyword",
+    "ItsmParent": "Keyword",
+    "ItsmCI": "KeywordList",
+    "ItsmDueAt": "Datetime",
+    "ItsmBreached": "Bool",
+}
+
+
+def keys():
+    """Typed temporalio keys, by name (imports temporalio: not for the CLI's hot path)."""
+    from temporalio.common import SearchAttributeKey
+
+    factory = {
+        "Keyword": SearchAttributeKey.for_keyword,
+        "KeywordList": SearchAttributeKey.for_keyword_list,
+        "Datetime": SearchAttributeKey.for_datetime,
+        "Bool": SearchAttributeKey.for_bool,
+    }
+    return {name: factory[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()}
