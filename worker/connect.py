@@ -1,0 +1,64 @@
+"""One client factory for the CLI, the worker and the demo.
+
+Connection settings come from temporalio's envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY, TLS variables and the profile file); we only add defaults."""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_TASK_QUEUE = "itsm"
+
+
+def task_queue() -> str:
+    return os.environ.get("ITSM_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+
+
+def connect_config() -> dict:
+    from temporalio.envconfig import ClientConfig
+
+    config = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config.setdefault("namespace", "default")
+    return config
+
+
+async def connect(**overrides):
+    """Connect with the pydantic data converter; `overrides` win over the environment."""
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    config = {**connect_config(), **overrides}
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+async def register_search_attributes(client, namespace: str | None = None) -> list[str]:
+    """Add the custom search attributes the server lacks; returns what was added.
+    Start-dev's --search-attribute flag is ignored for an existing database file."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    namespace = namespace or client.namespace
+    try:
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        existing = set(listed.custom_attributes)
+    except RPCError as err:  # the Java time-skipping test server only implements "add"
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
+    type_names = {"Keyword": "KEYWORD", "KeywordList": "KEYWORD_LIST", "Datetime": "DATETIME", "Bool": "BOOL"}
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{type_names[kind]}")
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
