@@ -53,8 +53,8 @@ async def update(client: Client, change_id: str, name: str, arg, rpc_timeout: ti
 
 async def status(client: Client, change_id: str, rpc_timeout: timedelta | None = None) -> ChangeStatus:
     """Closed runs are read from their result (no worker needed); open ones are queried."""
-    handle = client.get_workflow_handle(change_id)
+    handle = client.get_workflow_handle(change_id, result_type=ChangeStatus)
     description = await handle.describe(rpc_timeout=rpc_timeout)
     if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result(result_type=ChangeStatus, rpc_timeout=rpc_timeout)
+        return await handle.result(rpc_timeout=rpc_timeout)
     return await handle.query("status", result_type=ChangeStatus, rpc_timeout=rpc_timeout)

@@ -33,14 +33,15 @@ CMDB_OPTIONS = dict(
 class ProcessWorkflow:
     """Base for process workflows.
 
-    Update handlers mark the run unsettled and wait until the main loop blocks again, so
-    `approve` (and friends) return the state the decision led to, not the one before."""
+    The run is *settled* while the main loop is blocked on a condition that is still false.
+    Update handlers wait for that before returning, so `approve` (and friends) return the
+    state the decision led to, whether it moved the run on or left it waiting."""
 
-    _settled: bool = False
+    _blocked_on: Callable[[], bool] | None = None
     _notices: list[str]
 
     def _init_base(self) -> None:
-        self._settled = False
+        self._blocked_on = None
         self._notices = []
 
     def interrupted(self) -> bool:
@@ -50,18 +51,24 @@ class ProcessWorkflow:
     async def wait(self, condition: Callable[[], bool], timeout: timedelta | None, summary: str) -> bool:
         """Wait for `condition`, an interruption or the timeout; False only on timeout."""
         woken = lambda: condition() or self.interrupted()  # noqa: E731
-        if not woken():
-            self._settled = True
+        self._blocked_on = woken
         try:
             await workflow.wait_condition(woken, timeout=timeout, timeout_summary=summary)
         except asyncio.TimeoutError:
             return False
         finally:
-            self._settled = False
+            self._blocked_on = None
         return True
 
+    def settled(self) -> bool:
+        return self._blocked_on is not None and not self._blocked_on()
+
+    def finish(self) -> None:
+        """The main loop is done: every later update sees a settled run."""
+        self._blocked_on = lambda: False
+
     async def until_settled(self) -> None:
-        await workflow.wait_condition(lambda: self._settled)
+        await workflow.wait_condition(self.settled)
 
     def now(self):
         return workflow.now()

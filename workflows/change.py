@@ -58,7 +58,7 @@ class ChangeWorkflow(ProcessWorkflow):
                 break
             if not await phase():
                 break
-        self._settled = True
+        self.finish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
@@ -259,7 +259,6 @@ class ChangeWorkflow(ProcessWorkflow):
         # before the first await so the second one sees this decision.
         self._validate_decision(actor)
         self._approvals.record(actor, decision, workflow.now(), comment)
-        self._settled = False
         await self.until_settled()
         return self.status()
 
@@ -268,7 +267,6 @@ class ChangeWorkflow(ProcessWorkflow):
         self._validate_complete(completion)
         self._completion = completion
         self._status.implemented_by, self._status.implementation_notes = completion.actor, completion.notes
-        self._settled = False
         await self.until_settled()
         return self.status()
 
@@ -285,7 +283,6 @@ class ChangeWorkflow(ProcessWorkflow):
     async def cancel(self, cancel: CancelInput) -> ChangeStatus:
         self._validate_cancel(cancel)
         self._cancel = cancel
-        self._settled = False
         await self.until_settled()
         return self.status()
 

@@ -43,3 +43,139 @@ async def complete(env, change_id, actor, outcome=Outcome.SUCCESSFUL, notes="don
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+# --- appended: run tracking, exact-time and history helpers ------------------------------------
+
+
+class Changes:
+    """Submits changes for one test and remembers every run, so teardown can terminate the
+    ones still open: an open timer on a task queue nobody polls stops time skipping for
+    every later test in the session."""
+
+    def __init__(self, env, task_queue: str) -> None:
+        self.env, self.task_queue, self.ids = env, task_queue, []
+
+    async def submit(self, **kwargs) -> ChangeStatus:
+        status = await submit(self.env, self.task_queue, **kwargs)
+        self.ids.append(status.id)
+        return status
+
+    async def submit_between(self, start: datetime, end: datetime, *, cis=("web-01",),
+                             change_type=ChangeType.NORMAL, requested_by="alice", policy=None,
+                             **kwargs) -> ChangeStatus:
+        """Submit a change planned for exactly [start, end)."""
+        from definitions import registry
+
+        now = await self.env.get_current_time()
+        change = build_change(
+            change_id=new_id("CHG", now), title=kwargs.pop("title", "Patch the web tier"), cis=list(cis),
+            change_type=change_type, start=start, end=end, requested_by=requested_by, now=now,
+            policy=policy or registry.get("acme-demo"), **kwargs,
+        )
+        status = await change_ops.submit(self.env.client, change, self.task_queue)
+        self.ids.append(status.id)
+        return status
+
+    async def terminate_open(self) -> None:
+        from temporalio.client import WorkflowExecutionStatus
+
+        for change_id in self.ids:
+            handle = self.env.client.get_workflow_handle(change_id)
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test teardown")
+
+
+async def status_of(env, change_id) -> ChangeStatus:
+    return await change_ops.status(env.client, change_id)
+
+
+async def sleep_until(env, moment: datetime) -> None:
+    """Skip fake time to `moment` (which must be ahead of the server's now)."""
+    delay = moment - await env.get_current_time()
+    assert delay > timedelta(0), f"{moment} is already past"
+    await env.sleep(delay)
+
+
+async def refusal(call) -> str:
+    """Await an update its validator must refuse; returns the refusal message."""
+    import pytest
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
+
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await call
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "Refused", cause
+    return cause.message
+
+
+async def history_events(env, change_id) -> list:
+    return list((await env.client.get_workflow_handle(change_id).fetch_history()).events)
+
+
+async def accepted_updates(env, change_id) -> list[tuple[str, str | None]]:
+    """(update name, actor) of every update that entered history, in order."""
+    import json
+
+    from temporalio.api.enums.v1 import EventType
+
+    accepted = []
+    for event in await history_events(env, change_id):
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            update = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
+            args = update.args.payloads
+            accepted.append((update.name, json.loads(args[0].data).get("actor") if args else None))
+    return accepted
+
+
+async def fired_timers(env, change_id) -> list[tuple[timedelta, datetime]]:
+    """(duration, fake fire time) of every timer that fired, in order."""
+    from temporalio.api.enums.v1 import EventType
+
+    started: dict[int, timedelta] = {}
+    fired = []
+    for event in await history_events(env, change_id):
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            started[event.event_id] = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            duration = started[event.timer_fired_event_attributes.started_event_id]
+            fired.append((duration, event.event_time.ToDatetime(tzinfo=timezone.utc)))
+    return fired
+
+
+async def activity_types(env, change_id) -> list[str]:
+    """Names of the activities the run scheduled, in order."""
+    from temporalio.api.enums.v1 import EventType
+
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in await history_events(env, change_id)
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def rows(db, sql: str, params: tuple = ()) -> list[tuple]:
+    with db.transaction() as cur:
+        return cur.all(sql, params)
+
+
+async def reject(env, change_id, actor, reason) -> ChangeStatus:
+    from workflows.change_models import RejectInput
+
+    return await change_ops.update(env.client, change_id, "reject", RejectInput(actor=actor, reason=reason))
+
+
+async def cancel(env, change_id, actor, reason="") -> ChangeStatus:
+    from workflows.change_models import CancelInput
+
+    return await change_ops.update(env.client, change_id, "cancel", CancelInput(actor=actor, reason=reason))
+
+
+def steps(channel, change_id) -> list[str]:
+    """The notification steps sent for one change, in order."""
+    return [m.key.split(":", 1)[1] for m in channel.sent if m.key.startswith(f"{change_id}:")]
+
+
+def emails(*usernames: str) -> list[str]:
+    return [f"{u}@acme.example" for u in usernames]

@@ -1,0 +1,85 @@
+"""The audit trail of a run, read from its own Temporal history: human actions (updates
+with their actor), system steps (activities and timers, by their summaries) and state
+changes. Never raw inputs: the policy snapshot holds the whole directory."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+INTERNAL_UPDATES = {"settle"}
+_UPDATE_DETAILS = ("comment", "reason", "outcome", "notes")
+
+
+async def _decode(client, payloads) -> list[Any]:
+    if not payloads:
+        return []
+    return list(await client.data_converter.decode(list(payloads)))
+
+
+async def _summary(client, event) -> str:
+    if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):
+        return ""
+    values = await _decode(client, [event.user_metadata.summary])
+    return str(values[0]) if values else ""
+
+
+def _row(moment: datetime, actor: str, action: str, details: str) -> dict:
+    return {"time": moment, "actor": actor, "action": action, "details": details}
+
+
+async def audit_rows(client, history) -> list[dict]:
+    """One row per human action or system step, in history order."""
+    from temporalio.api.enums.v1 import EventType as E
+
+    rows: list[dict] = []
+    timers: dict[int, str] = {}
+    for event in history.events:
+        moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
+        kind = event.event_type
+        if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            args = await _decode(client, attrs.input.payloads)
+            start = args[0] if args and isinstance(args[0], dict) else {}
+            policy = start.get("policy") or {}
+            details = ", ".join(
+                part for part in (
+                    start.get("title"), start.get("change_type"), ",".join(start.get("cis") or []),
+                    f"policy {policy.get('name')}@{policy.get('version')}" if policy else "",
+                ) if part
+            )
+            rows.append(_row(moment, start.get("requested_by", "system"), "submitted", details))
+        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            name = request.input.name
+            if name in INTERNAL_UPDATES:
+                continue
+            args = await _decode(client, request.input.args.payloads)
+            arg = args[0] if args and isinstance(args[0], dict) else {}
+            details = "; ".join(f"{k}: {arg[k]}" for k in _UPDATE_DETAILS if arg.get(k))
+            rows.append(_row(moment, arg.get("actor", "unknown"), name, details))
+        elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
+        elif kind == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failure = event.activity_task_failed_event_attributes.failure
+            rows.append(_row(moment, "system", "activity failed", failure.message))
+        elif kind == E.EVENT_TYPE_TIMER_STARTED:
+            timers[event.event_id] = await _summary(client, event)
+        elif kind == E.EVENT_TYPE_TIMER_FIRED:
+            started = event.timer_fired_event_attributes.started_event_id
+            rows.append(_row(moment, "system", "timer fired", timers.get(started, "")))
+        elif kind == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            if "ItsmState" in fields:
+                state = json.loads(fields["ItsmState"].data)
+                rows.append(_row(moment, "system", "state", state))
+        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            rows.append(_row(moment, "system", "completed", ""))
+        elif kind in (E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+                      E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED):
+            rows.append(_row(moment, "system", E.Name(kind).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower(), ""))
+        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            rows.append(_row(moment, "system", "continued as new", ""))
+    return rows

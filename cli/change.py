@@ -1,0 +1,205 @@
+"""`itsm change submit|approve|reject|complete|cancel|show|list`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from cli.common import (
+    EnvironmentTrouble, ValidationFailed, actor_option, emit_json, json_option, parse_time, run, short_time,
+    timeout_seconds, to_json_model, ui_link,
+)
+
+
+@click.group("change")
+def change_group() -> None:
+    """Change requests: submit, decide, implement, inspect."""
+
+
+@change_group.command("submit")
+@click.option("--title", required=True, help="What the change does.")
+@click.option("--ci", "cis", multiple=True, required=True, help="Affected CI (repeatable).")
+@click.option("--type", "change_type", type=click.Choice(["normal", "standard", "emergency"]), default="normal",
+              show_default=True)
+@click.option("--template", help="Pre-approved template (standard changes).")
+@click.option("--start", required=True, help="Planned start, ISO-8601 with offset, or 'now'.")
+@click.option("--end", required=True, help="Planned end, ISO-8601 with offset.")
+@click.option("--outage", is_flag=True, help="The change requires a service outage.")
+@click.option("--description", default="", help="Longer description.")
+@click.option("--policy", envvar="ITSM_CHANGE_POLICY", default="acme-change", show_default=True,
+              help="Change policy name (or ITSM_CHANGE_POLICY).")
+@actor_option
+@json_option
+def submit_cmd(title, cis, change_type, template, start, end, outage, description, policy, actor, as_json):
+    """Submit a change; prints its id once it waits for approval (or is scheduled)."""
+    from cli.change_submit import SubmitError, build_change
+    from cli.ids import new_id
+    from definitions import registry
+    from definitions.change import ChangePolicy, ChangeType
+
+    now = datetime.now(timezone.utc)
+    try:
+        change = build_change(
+            change_id=new_id("CHG", now), title=title, cis=list(cis), change_type=ChangeType(change_type),
+            template=template, start=parse_time(start, "--start"), end=parse_time(end, "--end"),
+            outage=outage, description=description, requested_by=actor, now=now,
+            policy=registry.get(policy, ChangePolicy),
+        )
+    except (SubmitError, registry.DefinitionError) as err:
+        raise ValidationFailed(str(err)) from None
+
+    async def work(client):
+        from datetime import timedelta
+
+        from cli import change_ops
+        from worker.connect import task_queue
+
+        await _require_worker(client, task_queue())
+        return await change_ops.submit(client, change, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()))
+
+    status = run(work)
+    if as_json:
+        emit_json(to_json_model(status))
+    else:
+        click.echo(status.id)
+
+
+async def _require_worker(client, queue: str) -> None:
+    """Refuse to start a run nobody will execute: nothing half-started."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    if not response.pollers:
+        raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
+
+
+def _update(change_id: str, name: str, arg, as_json: bool) -> None:
+    async def work(client):
+        from datetime import timedelta
+
+        from cli import change_ops
+
+        return await change_ops.update(client, change_id, name, arg, rpc_timeout=timedelta(seconds=timeout_seconds()))
+
+    status = run(work, subject=change_id)
+    if as_json:
+        emit_json(to_json_model(status))
+    else:
+        click.echo(f"{status.id} {status.state.value}")
+
+
+@change_group.command("approve")
+@click.argument("change_id")
+@click.option("--comment", default="", help="Why you approve.")
+@actor_option
+@json_option
+def approve_cmd(change_id, comment, actor, as_json):
+    """Approve at the current level; prints the new state."""
+    from workflows.change_models import ApproveInput
+
+    _update(change_id, "approve", ApproveInput(actor=actor, comment=comment), as_json)
+
+
+@change_group.command("reject")
+@click.argument("change_id")
+@click.option("--reason", required=True, help="Why (recorded and sent to the requester).")
+@actor_option
+@json_option
+def reject_cmd(change_id, reason, actor, as_json):
+    """Reject at the current level: the change is rejected."""
+    from workflows.change_models import RejectInput
+
+    if not reason.strip():
+        raise ValidationFailed("--reason must not be empty")
+    _update(change_id, "reject", RejectInput(actor=actor, reason=reason), as_json)
+
+
+@change_group.command("complete")
+@click.argument("change_id")
+@click.option("--outcome", type=click.Choice(["successful", "failed", "backed-out"]), required=True)
+@click.option("--notes", default="", help="Implementation notes.")
+@actor_option
+@json_option
+def complete_cmd(change_id, outcome, notes, actor, as_json):
+    """Record the implementation outcome; review and close follow."""
+    from workflows.change_models import CompleteInput, Outcome
+
+    _update(change_id, "complete", CompleteInput(actor=actor, outcome=Outcome(outcome), notes=notes), as_json)
+
+
+@change_group.command("cancel")
+@click.argument("change_id")
+@click.option("--reason", default="", help="Why.")
+@actor_option
+@json_option
+def cancel_cmd(change_id, reason, actor, as_json):
+    """Cancel before implementation (requester or change managers)."""
+    from workflows.change_models import CancelInput
+
+    _update(change_id, "cancel", CancelInput(actor=actor, reason=reason), as_json)
+
+
+@change_group.command("show")
+@click.argument("change_id")
+@json_option
+def show_cmd(change_id, as_json):
+    """Show a change: state, risk, schedule, approvals with decisions."""
+
+    async def work(client):
+        from cli import change_ops
+
+        return await change_ops.status(client, change_id)
+
+    status = run(work, subject=change_id)
+    if as_json:
+        emit_json(to_json_model(status))
+        return
+    click.echo(format_change(status))
+    click.echo(f"  {'ui':<11}{ui_link(status.id)}")
+
+
+def format_change(status) -> str:
+    lines = [f"{status.id}  {status.title}"]
+    kind = status.type.value + (f" ({status.template})" if status.template else "")
+    risk = f", risk {status.risk.value} ({status.risk_rule})" if status.risk else ""
+    rows = [
+        ("state", status.state.value + (f": {status.reason}" if status.reason else "")),
+        ("type", kind + risk),
+        ("requester", status.requested_by),
+        ("cis", ", ".join(status.cis)),
+        ("planned", f"{short_time(status.planned_start)} → {short_time(status.planned_end)}"
+         + (f" (moved from {short_time(status.original_start)})" if status.original_start else "")),
+        ("policy", status.policy),
+    ]
+    if status.close_code:
+        rows.append(("close code", f"{status.close_code.value} by {status.implemented_by}"
+                     + (f": {status.implementation_notes}" if status.implementation_notes else "")))
+    lines += [f"  {k:<11}{v}" for k, v in rows]
+    for level in status.approvals:
+        rule = level.rule.value + (f" {level.quorum}" if level.quorum else "")
+        lines.append(f"  approval {level.level} {level.name} ({level.group}, {rule}): {level.status.value}")
+        for d in level.decisions:
+            comment = f' "{d.comment}"' if d.comment else ""
+            lines.append(f"      {d.user} {d.decision.value} at {short_time(d.time)}{comment}")
+    lines += [f"  conflict   {c}" for c in status.conflicts]
+    lines += [f"  notice     {n}" for n in status.notices]
+    return "\n".join(lines)
+
+
+@change_group.command("list")
+@click.option("--state", help="Only changes in this state.")
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def list_cmd(state, limit, as_json):
+    """List changes, newest first."""
+    from cli.runs import list_runs
+
+    list_runs("change", state, limit, as_json)

@@ -1,0 +1,180 @@
+"""Shared CLI plumbing: exit codes, one-line errors, options, output, the client.
+
+Exit codes (CONTRACT): 0 success; 2 usage or validation error, including a refusal by an
+update validator and an unknown id; 1 environment trouble (server unreachable, no worker,
+timeout). Temporal is imported lazily so `--help` and validation errors stay fast."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+import click
+
+
+class ValidationFailed(click.ClickException):
+    exit_code = 2
+
+
+class EnvironmentTrouble(click.ClickException):
+    exit_code = 1
+
+
+def timeout_seconds() -> float:
+    return float(os.environ.get("ITSM_TIMEOUT", "20"))
+
+
+def address() -> str:
+    return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+
+
+def ui_link(workflow_id: str) -> str:
+    base = os.environ.get("ITSM_UI_URL", "http://localhost:8233").rstrip("/")
+    return f"{base}/namespaces/{os.environ.get('TEMPORAL_NAMESPACE', 'default')}/workflows/{workflow_id}"
+
+
+def quiet_runtime() -> None:
+    """SDK core logs only errors in CLI processes (no warnings on stderr)."""
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    filter_ = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=filter_))),
+                        error_if_already_set=False)
+
+
+async def client():
+    from worker.connect import connect
+
+    quiet_runtime()
+    try:
+        return await asyncio.wait_for(connect(), timeout_seconds())
+    except (asyncio.TimeoutError, RuntimeError) as err:
+        raise EnvironmentTrouble(f"cannot reach Temporal at {address()}: {_first_line(err) or 'timed out'}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    """The useful part of an SDK message (core errors nest the OS reason in `message: "..."`)."""
+    import re
+
+    text = str(err).strip()
+    reason = re.findall(r'message: "([^"]+)"', text)
+    if reason:
+        return reason[-1].lower()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def translate(err: BaseException, subject: str | None = None) -> click.ClickException | None:
+    """Map Temporal errors to one-line CLI errors with the right exit code."""
+    from temporalio.client import (
+        WorkflowQueryFailedError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError,
+    )
+    from temporalio.exceptions import ApplicationError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    no_worker = f"no worker answered in {timeout_seconds():.0f}s; is `itsm worker` running?"
+    if isinstance(err, WorkflowUpdateFailedError):
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else _first_line(cause or err)
+        return ValidationFailed(message)
+    if isinstance(err, (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError)):
+        return EnvironmentTrouble(no_worker)
+    if isinstance(err, WorkflowQueryFailedError):
+        return EnvironmentTrouble(f"query failed: {_first_line(err)}")
+    if isinstance(err, RPCError):
+        message = _first_line(err)
+        if err.status == RPCStatusCode.NOT_FOUND:
+            if "already completed" in message:
+                return ValidationFailed(f"{subject} is already closed")
+            return ValidationFailed(f"no such id {subject!r}" if subject else message)
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            return ValidationFailed(message)
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return EnvironmentTrouble(no_worker)
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            return EnvironmentTrouble(f"cannot reach Temporal at {address()}: {message}")
+        return EnvironmentTrouble(f"Temporal error: {message}")
+    return None
+
+
+def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) -> Any:
+    """Run `work(client, *args)` with a client; Temporal errors become one-line errors."""
+
+    async def main():
+        temporal = await client()
+        try:
+            return await asyncio.wait_for(work(temporal, *args), timeout_seconds() + 5)
+        except click.ClickException:
+            raise
+        except Exception as err:
+            translated = translate(err, subject)
+            if translated is None:
+                raise
+            raise translated from None
+
+    return asyncio.run(main())
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"{name}: {value!r} is not an ISO-8601 time (e.g. 2026-11-24T22:00+00:00)") from None
+    if moment.tzinfo is None:
+        raise ValidationFailed(f"{name}: {value!r} needs a UTC offset (e.g. +00:00 or Z)")
+    return moment
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def short_time(moment: datetime | str | None) -> str:
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+actor_option = click.option(
+    "--as", "actor", envvar="ITSM_USER", required=True, metavar="USER",
+    help="Acting user (or ITSM_USER).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def to_json_model(model) -> Any:
+    """Pydantic model → JSON-ready data with UTC ISO times."""
+    return _utc(model.model_dump(mode="json"))
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _utc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utc(v) for v in value]
+    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and value[10:11] == "T":
+        try:
+            return iso_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return value
+    return value
+
+
+def exit_now(code: int) -> None:
+    """Flush and leave without interpreter teardown (temporalio can crash there: sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,58 @@
+"""`itsm definitions list|show|validate`."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import ValidationFailed, emit_json, json_option
+
+
+@click.group("definitions")
+def definitions_group() -> None:
+    """Policies and organisations (built-in and from ITSM_DEFINITIONS_DIR)."""
+
+
+@definitions_group.command("list")
+@json_option
+def list_cmd(as_json):
+    """Every known definition with its kind and version."""
+    from definitions import registry
+
+    try:
+        found = registry.all_definitions()
+    except registry.DefinitionError as err:
+        raise ValidationFailed(str(err)) from None
+    rows = [{"name": d.name, "kind": d.kind, "version": d.version, "description": d.description}
+            for d in found.values()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['kind']:<14} v{row['version']:<4} {row['description']}")
+
+
+@definitions_group.command("show")
+@click.argument("name")
+def show_cmd(name):
+    """The full definition as JSON."""
+    from definitions import registry
+
+    try:
+        emit_json(registry.dump(registry.get(name)))
+    except registry.DefinitionError as err:
+        raise ValidationFailed(str(err)) from None
+
+
+@definitions_group.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+def validate_cmd(path):
+    """Validate a JSON or TOML definition file; every problem on its own line (exit 2)."""
+    from definitions import registry
+
+    try:
+        definition = registry.load_file(path)
+    except registry.DefinitionError as err:
+        for problem in err.problems:
+            click.echo(problem, err=True)
+        raise click.exceptions.Exit(2) from None
+    click.echo(f"{path}: valid {definition.kind} {definition.name!r} v{definition.version}")

@@ -1,0 +1,184 @@
+"""`itsm demo`: every process that exists, end to end, acting as acme's sample users,
+on a reachable Temporal server or the embedded one, with an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from cli.common import short_time, ui_link
+
+DEMO_POLICY = "acme-demo"
+LEAD_TIME = timedelta(seconds=5)
+
+
+def _say(text: str) -> None:
+    click.echo(f"  {datetime.now(timezone.utc):%H:%M:%S}  {text}")
+
+
+async def _reachable(address: str) -> bool:
+    from worker.connect import connect
+
+    try:
+        await asyncio.wait_for(connect(target_host=address), 3)
+        return True
+    except Exception:
+        return False
+
+
+def _ensure_server():
+    """A server to use: TEMPORAL_ADDRESS if set, one already on :7233, or the embedded one."""
+    from cli.server_cmd import _server, start_server
+
+    if os.environ.get("TEMPORAL_ADDRESS"):
+        return None
+    server = _server(7233)
+    if asyncio.run(_reachable(server.address)):
+        click.echo(f"Using the Temporal server already running on {server.address}")
+        return None
+    click.echo(f"Starting the embedded Temporal dev server on {server.address} (UI {server.ui_url}) ...")
+    start_server(server, detach=True)
+    os.environ["TEMPORAL_ADDRESS"] = server.address
+    return server
+
+
+class Demo:
+    def __init__(self, client, task_queue: str) -> None:
+        from definitions import registry
+
+        self.client = client
+        self.task_queue = task_queue
+        self.policy = registry.get(DEMO_POLICY)
+        self.ids: list[tuple[str, str]] = []
+
+    async def submit(self, label: str, actor: str, **fields):
+        from cli import change_ops
+        from cli.change_submit import build_change
+        from cli.ids import new_id
+
+        now = datetime.now(timezone.utc)
+        start = now + LEAD_TIME
+        change = build_change(
+            change_id=new_id("CHG", now), requested_by=actor, now=now, start=start,
+            end=start + fields.pop("duration", timedelta(minutes=30)), policy=self.policy, **fields,
+        )
+        status = await change_ops.submit(self.client, change, self.task_queue)
+        self.ids.append((status.id, label))
+        _say(f"{actor} submitted {status.id} ({label}) → {status.state.value}")
+        return status
+
+    async def act(self, change_id: str, name: str, arg) -> None:
+        from cli import change_ops
+
+        status = await change_ops.update(self.client, change_id, name, arg)
+        _say(f"{arg.actor} {name}s {change_id} → {status.state.value}")
+
+    async def wait_for(self, change_id: str, state: str) -> None:
+        from cli import change_ops
+
+        while (await change_ops.status(self.client, change_id)).state.value != state:
+            await asyncio.sleep(0.5)
+
+    async def implement(self, change_id: str, actor: str, outcome: str = "successful") -> None:
+        from workflows.change_models import CompleteInput, Outcome
+
+        await self.wait_for(change_id, "implement")
+        await self.act(change_id, "complete", CompleteInput(actor=actor, outcome=Outcome(outcome), notes="demo run"))
+
+    async def standard_change(self) -> None:
+        from definitions.change import ChangeType
+
+        status = await self.submit(
+            "standard, pre-approved", "alice", title="Restart web-01", cis=["web-01"],
+            change_type=ChangeType.STANDARD, template="restart-web-server",
+        )
+        await self.implement(status.id, "frank")
+
+    async def low_risk_change(self) -> None:
+        from definitions.change import ChangeType
+        from workflows.change_models import ApproveInput
+
+        status = await self.submit("normal, low risk", "alice", title="Patch web-02 OS packages", cis=["web-02"],
+                                   change_type=ChangeType.NORMAL)
+        await self.act(status.id, "approve", ApproveInput(actor="bob", comment="routine patching"))
+        await self.implement(status.id, "erin")
+
+    async def high_risk_change(self) -> None:
+        from definitions.change import ChangeType
+        from workflows.change_models import ApproveInput
+
+        status = await self.submit("normal, high risk, CAB quorum 2", "alice", title="Upgrade db-prod-1 to PG 17",
+                                   cis=["db-prod-1"], change_type=ChangeType.NORMAL, outage=True)
+        await self.act(status.id, "approve", ApproveInput(actor="bob", comment="plan reviewed"))
+        await self.act(status.id, "approve", ApproveInput(actor="carol", comment="rollback tested"))
+        await self.act(status.id, "approve", ApproveInput(actor="dave"))
+        await self.implement(status.id, "grace")
+
+    async def emergency_change(self) -> None:
+        from definitions.change import ChangeType
+        from workflows.change_models import ApproveInput
+
+        status = await self.submit("emergency, ECAB", "alice", title="Hotfix lb-01 TLS config", cis=["lb-01"],
+                                   change_type=ChangeType.EMERGENCY)
+        await self.act(status.id, "approve", ApproveInput(actor="carol", comment="customer impact"))
+        await self.implement(status.id, "dave", outcome="backed-out")
+
+    async def rejected_change(self) -> None:
+        from definitions.change import ChangeType
+        from workflows.change_models import ApproveInput, RejectInput
+
+        status = await self.submit("normal, moderate risk, rejected by CAB", "alice", title="Re-cable lb-01",
+                                   cis=["lb-01"], change_type=ChangeType.NORMAL)
+        await self.act(status.id, "approve", ApproveInput(actor="bob"))
+        await self.act(status.id, "reject", RejectInput(actor="dave", reason="collides with the hotfix; resubmit"))
+
+    async def timelines(self) -> None:
+        from cli import change_ops
+        from cli.audit import audit_rows
+
+        for change_id, label in self.ids:
+            status = await change_ops.status(self.client, change_id)
+            history = await self.client.get_workflow_handle(change_id).fetch_history()
+            click.echo(f"\n{change_id}  {status.title}  [{label}]  → {status.state.value}"
+                       + (f" ({status.close_code.value})" if status.close_code else ""))
+            for row in await audit_rows(self.client, history):
+                click.echo(f"  {short_time(row['time'])}  {row['actor']:<7} {row['action']:<17} {row['details']}")
+            click.echo(f"  {ui_link(change_id)}")
+
+
+async def _run(task_queue: str) -> None:
+    from cli.common import client
+    from worker.main import build_worker
+
+    temporal = await client()
+    from worker.connect import register_search_attributes
+
+    await register_search_attributes(temporal)
+    demo = Demo(temporal, task_queue)
+    async with build_worker(temporal, task_queue):
+        click.echo(f"\nChange process (policy {DEMO_POLICY}: always-open window, start in {LEAD_TIME.seconds}s)")
+        await asyncio.gather(
+            demo.standard_change(), demo.low_risk_change(), demo.high_risk_change(), demo.emergency_change(),
+            demo.rejected_change(),
+        )
+        await demo.timelines()
+
+
+def run_demo(keep_server: bool) -> None:
+    from worker.connect import task_queue
+
+    server = _ensure_server()
+    try:
+        asyncio.run(_run(task_queue()))
+    finally:
+        if server is not None and not keep_server:
+            server.stop()
+    outbox = os.environ.get("ITSM_OUTBOX", ".itsm/outbox.jsonl")
+    click.echo(f"\nNotifications: {outbox if not os.environ.get('ITSM_SMTP_HOST') else 'sent by SMTP'}; "
+               f"CMDB: {os.environ.get('ITSM_DB_URL', 'sqlite:///.itsm/cmdb.sqlite3')}")
+    if server is not None and keep_server:
+        click.echo(f"The embedded server keeps running for the UI at {server.ui_url}; stop it with `itsm server stop`.")
+    click.echo("Demo complete.")

@@ -1,0 +1,131 @@
+"""`itsm runs list|show|history`: any process, by id; history is the audit trail."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import emit_json, iso_utc, json_option, run, short_time, ui_link
+from cli.ids import process_of
+
+PROCESSES = ["change", "incident", "request", "item", "task", "problem"]
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Runs of every process: list, inspect, audit."""
+
+
+def _query(process: str | None, state: str | None) -> str:
+    clauses = [f"ItsmProcess = '{process}'" if process else "ItsmProcess IS NOT NULL"]
+    if state:
+        clauses.append(f"ItsmState = '{state}'")
+    return " AND ".join(clauses)
+
+
+def list_runs(process: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    from cli.common import ValidationFailed
+
+    if state and not state.replace("_", "").replace("-", "").isalnum():
+        raise ValidationFailed(f"--state: {state!r} is not a state name")
+
+    async def work(client):
+        rows = []
+        async for execution in client.list_workflows(_query(process, state), limit=limit):
+            attrs = execution.search_attributes
+            memo = await execution.memo()
+            rows.append({
+                "id": execution.id,
+                "process": (attrs.get("ItsmProcess") or [None])[0],
+                "state": (attrs.get("ItsmState") or [None])[0],
+                "title": memo.get("title", ""),
+                "requested_by": (attrs.get("ItsmRequester") or [None])[0],
+                "cis": list(attrs.get("ItsmCI") or []),
+                "started": iso_utc(execution.start_time),
+                "closed": iso_utc(execution.close_time),
+                "status": execution.status.name.lower() if execution.status else None,
+            })
+        return rows
+
+    rows = run(work)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no runs", err=True)
+        return
+    click.echo(f"{'ID':<19} {'PROCESS':<9} {'STATE':<11} {'STARTED':<21} TITLE")
+    for row in rows:
+        click.echo(f"{row['id']:<19} {row['process'] or '-':<9} {row['state'] or '-':<11} "
+                   f"{short_time(row['started']):<21} {row['title']}")
+
+
+@runs_group.command("list")
+@click.option("--process", type=click.Choice(PROCESSES), help="Only this process.")
+@click.option("--state", help="Only runs in this state.")
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def list_cmd(process, state, limit, as_json):
+    """List runs, newest first."""
+    list_runs(process, state, limit, as_json)
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@json_option
+def show_cmd(run_id, as_json):
+    """Describe a run: Temporal status, state, pending activities and their failures."""
+
+    async def work(client):
+        description = await client.get_workflow_handle(run_id).describe()
+        attrs = description.typed_search_attributes
+        values = {pair.key.name: pair.value for pair in attrs}
+        raw = description.raw_description
+        pending = [
+            {
+                "activity": p.activity_type.name, "attempt": p.attempt, "state": p.state,
+                "last_failure": p.last_failure.message if p.HasField("last_failure") else None,
+            }
+            for p in raw.pending_activities
+        ]
+        memo = await description.memo()
+        return {
+            "id": description.id, "process": values.get("ItsmProcess") or process_of(run_id),
+            "state": values.get("ItsmState"), "title": memo.get("title", ""),
+            "status": description.status.name.lower() if description.status else None,
+            "workflow_type": description.workflow_type, "task_queue": description.task_queue,
+            "started": iso_utc(description.start_time), "closed": iso_utc(description.close_time),
+            "history_length": description.history_length, "pending_activities": pending,
+            "search_attributes": {k: (v if not hasattr(v, "isoformat") else iso_utc(v)) for k, v in values.items()},
+            "ui": ui_link(run_id),
+        }
+
+    info = run(work, subject=run_id)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{info['id']}  {info['title']}")
+    for key in ("process", "state", "status", "started", "closed", "history_length", "task_queue", "ui"):
+        click.echo(f"  {key.replace('_', ' '):<15}{info[key] if info[key] is not None else '-'}")
+    for p in info["pending_activities"]:
+        failure = f" (last failure: {p['last_failure']})" if p["last_failure"] else ""
+        click.echo(f"  pending        {p['activity']} attempt {p['attempt']}{failure}")
+
+
+@runs_group.command("history")
+@click.argument("run_id")
+@json_option
+def history_cmd(run_id, as_json):
+    """The audit trail: time, actor, action, details."""
+
+    async def work(client):
+        from cli.audit import audit_rows
+
+        history = await client.get_workflow_handle(run_id).fetch_history()
+        return await audit_rows(client, history)
+
+    rows = run(work, subject=run_id)
+    if as_json:
+        emit_json([{**r, "time": iso_utc(r["time"])} for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{short_time(r['time'])}  {r['actor']:<8} {r['action']:<18} {r['details']}")
