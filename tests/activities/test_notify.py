@@ -1,0 +1,87 @@
+"""Notifications through a real SMTP server (aiosmtpd) and the ledger's idempotency."""
+
+from __future__ import annotations
+
+import email
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from temporalio.testing import ActivityEnvironment
+
+from activities.channels import OutboxChannel, SmtpChannel, channel_from_env
+from activities.models import NotifyInput, Recipient
+from activities.notify import NotifyActivities, message_id, render
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def _request(key: str, title: str = "Patch web-01") -> NotifyInput:
+    change = {"id": "CHG-20261124-AB12", "title": title, "type": "normal", "risk": "low", "cis": ["web-01"],
+              "planned_start": "2026-11-24T22:00:00Z", "planned_end": "2026-11-24T23:00:00Z", "state": "closed",
+              "requested_by": "alice", "close_code": "successful", "implemented_by": "erin",
+              "implementation_notes": "", "notices": [], "reason": ""}
+    return NotifyInput(key=key, template="change/change_closed", context={"change": change},
+                       recipients=[Recipient(username="alice", email="alice@acme.example")])
+
+
+def test_email_reaches_a_real_smtp_server_once(db, smtp):
+    inbox, port = smtp
+    activities = NotifyActivities(db, SmtpChannel(host="127.0.0.1", port=port, sender="itsm@acme.example"))
+    first = ActivityEnvironment().run(activities.notify, _request("CHG-20261124-AB12:closed"))
+    again = ActivityEnvironment().run(activities.notify, _request("CHG-20261124-AB12:closed"))
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert len(inbox.messages) == 1
+    sent = inbox.messages[0]
+    assert sent["Subject"] == "[CHG-20261124-AB12] Closed (successful): Patch web-01"
+    assert sent["To"] == "alice@acme.example"
+    assert sent["Message-ID"] == message_id("CHG-20261124-AB12:closed")
+    assert sent["X-Itsm-Key"] == "CHG-20261124-AB12:closed"
+    assert sent.is_multipart() and [p.get_content_type() for p in sent.get_payload()] == ["text/plain", "text/html"]
+    with db.transaction() as cur:
+        assert cur.all("SELECT idempotency_key, channel FROM notification_ledger") == [
+            ("CHG-20261124-AB12:closed", "email")]
+
+
+def test_smtp_down_raises_so_the_activity_retries(db):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    activities = NotifyActivities(db, SmtpChannel(host="127.0.0.1", port=closed_port, timeout=2))
+    with pytest.raises(OSError):
+        ActivityEnvironment().run(activities.notify, _request("CHG-20261124-AB12:down"))
+    with db.transaction() as cur:
+        assert cur.all("SELECT * FROM notification_ledger") == []
+
+
+def test_user_text_renders_inert():
+    hostile = "{{ 7*7 }} {% for x in ().__class__.__mro__ %}x{% endfor %} <script>alert(1)</script>"
+    subject, text, html = render("change/change_closed", _request("k", hostile).context)
+    assert "{{ 7*7 }}" in subject and "49" not in subject
+    assert "<script>" in text  # plain text carries it literally
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_channel_from_env():
+    assert isinstance(channel_from_env({}), OutboxChannel)
+    smtp = channel_from_env({"ITSM_SMTP_HOST": "mail", "ITSM_SMTP_PORT": "2525", "ITSM_SMTP_STARTTLS": "true"})
+    assert (smtp.host, smtp.port, smtp.starttls) == ("mail", 2525, True)

@@ -1,0 +1,33 @@
+"""Every recorded history under tests/histories/ must replay against today's workflow
+code: a change that would break running processes fails here, before it ships."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from worker.main import PASSTHROUGH, WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+
+
+def test_histories_are_recorded():
+    names = {path.stem for path in HISTORIES}
+    assert {"change-low-risk-closed", "change-rejected-at-cab", "change-approval-timed-out"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path):
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+    result = await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+    assert result.replay_failure is None
