@@ -38,7 +38,8 @@ def main() -> None:
 
     code = 0
     try:
-        itsm.main(standalone_mode=False)
+        returned = itsm.main(standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except click.exceptions.Exit as done:
         code = done.exit_code
     except click.UsageError as err:

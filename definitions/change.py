@@ -136,7 +136,7 @@ class ChangePolicy(Definition):
         ]:
             for level in chain.levels:
                 size = len(org.members(level.group))
-                if level.quorum and level.quorum > size:
+                if level.quorum and org.group(level.group) and level.quorum > size:
                     problems.append(
                         f"{where}: level {level.name!r} quorum {level.quorum} exceeds group {level.group!r} size {size}"
                     )

@@ -1,0 +1,90 @@
+"""CLI behaviour that needs no server: definitions, usage errors, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+
+def itsm(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, **(env or {})})
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_validate_reports_every_problem_one_line_each(tmp_path):
+    policy = json.loads(itsm("definitions", "show", "acme-demo").stdout)
+    policy["version"] = 0
+    policy["approvals"]["low"]["levels"][0]["rule"] = "quorum"
+    policy["windows"][0]["timezone"] = "Mars/Base"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(policy))
+    result = itsm("definitions", "validate", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{bad}: version: Input should be greater than or equal to 1",
+        f"{bad}: approvals.low.levels.0: level 'change-manager': rule quorum needs a quorum number",
+        f"{bad}: windows.0.timezone: unknown timezone 'Mars/Base'",
+    ]
+
+
+def test_validate_checks_names_against_the_organisation(tmp_path):
+    policy = json.loads(itsm("definitions", "show", "acme-change").stdout)
+    policy["approvals"]["high"]["levels"][1]["group"] = "cabb"
+    policy["templates"][0]["cis"] = ["web-99"]
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    result = itsm("definitions", "validate", str(path))
+    assert result.returncode == 2
+    assert f"{path}: approvals.high: unknown group 'cabb'" in result.stderr.splitlines()
+    assert f"{path}: template 'restart-web-server': unknown ci 'web-99'" in result.stderr.splitlines()
+
+
+def test_valid_toml_definition_validates_and_is_listed(tmp_path):
+    (tmp_path / "beta.toml").write_text(
+        'kind = "organisation"\nname = "beta"\nversion = 3\n'
+        '[[people]]\nusername = "ann"\nname = "Ann"\nemail = "ann@beta.example"\n'
+        '[[groups]]\nname = "ops"\nmembers = ["ann"]\n'
+    )
+    assert itsm("definitions", "validate", str(tmp_path / "beta.toml")).returncode == 0
+    listed = json.loads(itsm("definitions", "list", "--json", env={"ITSM_DEFINITIONS_DIR": str(tmp_path)}).stdout)
+    assert {"name": "beta", "kind": "organisation", "version": 3, "description": ""} in listed
+
+
+def test_validate_unreadable_and_malformed_files(tmp_path):
+    assert itsm("definitions", "validate", str(tmp_path / "missing.json")).returncode == 2
+    (tmp_path / "broken.json").write_text("{not json")
+    result = itsm("definitions", "validate", str(tmp_path / "broken.json"))
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+    (tmp_path / "kindless.json").write_text("{}")
+    assert "kind: must be one of" in itsm("definitions", "validate", str(tmp_path / "kindless.json")).stderr
+
+
+def test_usage_errors_exit_2_with_one_line():
+    for args in (["change", "submit", "--ci", "web-01"], ["change", "--bogus"], ["nope"],
+                 ["change", "complete", "CHG-20261124-AAAA", "--outcome", "great", "--as", "bob"]):
+        result = itsm(*args)
+        assert result.returncode == 2, args
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_unreachable_server_exits_1_with_one_line():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = itsm("change", "show", "CHG-20261124-AAAA", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+                                                              "ITSM_TIMEOUT": "5"})
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"itsm: cannot reach Temporal at 127.0.0.1:{port}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_definition_and_user():
+    assert itsm("definitions", "show", "nope").returncode == 2
+    result = itsm("change", "submit", "--title", "t", "--ci", "web-01", "--start", "2030-01-01T22:00Z",
+                  "--end", "2030-01-01T23:00Z", "--as", "mallory")
+    assert result.returncode == 2 and "unknown user 'mallory'" in result.stderr
