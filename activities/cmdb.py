@@ -37,6 +37,19 @@ def seed(db: Database, org: Organisation) -> None:
                 )
 
 
+def _overlapping(cur, query: ConflictQuery) -> list[Conflict]:
+    marks = ", ".join("?" for _ in query.cis)
+    rows = cur.all(
+        f"SELECT change_id, ci, start_at, end_at FROM change_calendar WHERE state = 'scheduled' "
+        f"AND change_id <> ? AND ci IN ({marks}) AND start_at < ? AND end_at > ? ORDER BY start_at, change_id",
+        (query.change_id, *query.cis, utc_text(query.end), utc_text(query.start)),
+    )
+    return [
+        Conflict(change_id=r[0], ci=r[1], start=datetime.fromisoformat(r[2]), end=datetime.fromisoformat(r[3]))
+        for r in rows
+    ]
+
+
 class CmdbActivities:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -44,21 +57,20 @@ class CmdbActivities:
     @activity.defn(name="find_conflicts")
     def find_conflicts(self, query: ConflictQuery) -> list[Conflict]:
         """Other reserved changes on the same CIs whose windows overlap."""
-        marks = ", ".join("?" for _ in query.cis)
         with self.db.transaction() as cur:
-            rows = cur.all(
-                f"SELECT change_id, ci, start_at, end_at FROM change_calendar WHERE state = 'scheduled' "
-                f"AND change_id <> ? AND ci IN ({marks}) AND start_at < ? AND end_at > ? ORDER BY start_at, change_id",
-                (query.change_id, *query.cis, utc_text(query.end), utc_text(query.start)),
-            )
-        return [
-            Conflict(change_id=r[0], ci=r[1], start=datetime.fromisoformat(r[2]), end=datetime.fromisoformat(r[3]))
-            for r in rows
-        ]
+            return _overlapping(cur, query)
 
     @activity.defn(name="reserve_calendar")
-    def reserve_calendar(self, reservation: ReserveInput) -> None:
+    def reserve_calendar(self, reservation: ReserveInput) -> list[Conflict]:
+        """Book the CIs; with `exclusive`, refuse (and return the conflicts) when another
+        scheduled change overlaps — checked and booked in one transaction."""
         with self.db.transaction() as cur:
+            if reservation.exclusive:
+                if self.db.kind == "postgres":
+                    cur.execute("LOCK TABLE change_calendar IN SHARE ROW EXCLUSIVE MODE")
+                conflicts = _overlapping(cur, ConflictQuery(**reservation.model_dump(exclude={"exclusive"})))
+                if conflicts:
+                    return conflicts
             for ci in reservation.cis:
                 cur.execute(
                     "INSERT INTO change_calendar (change_id, ci, start_at, end_at, state) VALUES (?, ?, ?, ?, 'scheduled') "
@@ -66,6 +78,7 @@ class CmdbActivities:
                     "end_at = excluded.end_at, state = 'scheduled'",
                     (reservation.change_id, ci, utc_text(reservation.start), utc_text(reservation.end)),
                 )
+        return []
 
     @activity.defn(name="release_calendar")
     def release_calendar(self, release: ReleaseInput) -> None:

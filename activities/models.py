@@ -43,10 +43,14 @@ class Conflict(BaseModel):
 
 
 class ReserveInput(BaseModel):
+    """`exclusive`: reserve only if no other scheduled change overlaps on these CIs (the
+    check and the booking are one transaction); the conflicts are returned otherwise."""
+
     change_id: str
     cis: list[str]
     start: datetime
     end: datetime
+    exclusive: bool = False
 
 
 class ReleaseInput(BaseModel):

@@ -42,7 +42,7 @@ async def submit(client: Client, change: ChangeInput, task_queue: str, rpc_timeo
                 "settle", start_workflow_operation=operation, result_type=ChangeStatus, rpc_timeout=rpc_timeout
             )
         except WorkflowAlreadyStartedError:
-            change = change.model_copy(update={"id": new_id("CHG", change.planned_start)})
+            change = change.model_copy(update={"id": new_id("CHG")})
     raise RuntimeError("could not allocate a unique change id")
 
 

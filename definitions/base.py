@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -17,12 +17,15 @@ def parse_duration(value: object) -> object:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     return value
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest exact `Nd|Nh|Nm|Ns` spelling, so snapshots read as they were written."""
+    """The shortest exact `Nd|Nh|Nm|Ns` spelling, so snapshots read as they were written
+    (fractions of a second are kept: `1.5s`)."""
+    if value.microseconds:
+        return f"{value.total_seconds():.6f}".rstrip("0") + "s"
     seconds = int(value.total_seconds())
     for unit in ("d", "h", "m"):
         if seconds and seconds % _UNIT_SECONDS[unit] == 0:

@@ -22,6 +22,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+def _describe(conflicts: list[Conflict]) -> list[str]:
+    return sorted({f"{c.change_id} on {c.ci}" for c in conflicts})
+
+
 def _refuse(message: str) -> None:
     raise ApplicationError(message, type="Refused", non_retryable=True)
 
@@ -80,7 +84,7 @@ class ChangeWorkflow(ProcessWorkflow):
                           end=self._change.planned_end),
             result_type=list[Conflict], summary="check the change calendar for conflicts", **CMDB_OPTIONS,
         )
-        self._status.conflicts = sorted({f"{c.change_id} on {c.ci}" for c in conflicts})
+        self._status.conflicts = _describe(conflicts)
         if conflicts and self._change.policy.conflicts == ConflictAction.BLOCK:
             return await self._finish_rejected(f"conflicts with {', '.join(self._status.conflicts)}")
         if conflicts:
@@ -104,12 +108,15 @@ class ChangeWorkflow(ProcessWorkflow):
         now = workflow.now()
         if now > self._status.planned_start and self._change.change_type != ChangeType.EMERGENCY:
             self._move_to_next_slot(now)
-        await workflow.execute_activity(
+        block = self._change.policy.conflicts == ConflictAction.BLOCK and self._change.change_type != ChangeType.EMERGENCY
+        conflicts: list[Conflict] | None = await workflow.execute_activity(
             "reserve_calendar",
             ReserveInput(change_id=self._change.id, cis=self._change.cis, start=self._status.planned_start,
-                         end=self._status.planned_end),
-            summary="reserve the change calendar", **CMDB_OPTIONS,
+                         end=self._status.planned_end, exclusive=block),
+            result_type=list[Conflict] | None, summary="reserve the change calendar", **CMDB_OPTIONS,
         )
+        if conflicts:
+            return await self._finish_rejected(f"conflicts with {', '.join(_describe(conflicts))}")
         await self._enter(ChangeState.SCHEDULED)
         await self.notify("scheduled", "change_scheduled", [self._change.requested_by, *self._implementer_groups()])
         delay = self._status.planned_start - workflow.now()

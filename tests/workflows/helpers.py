@@ -179,3 +179,76 @@ def steps(channel, change_id) -> list[str]:
 
 def emails(*usernames: str) -> list[str]:
     return [f"{u}@acme.example" for u in usernames]
+
+
+def calendar(db, change_id):
+    return rows(db, "SELECT ci, start_at, end_at, state FROM change_calendar WHERE change_id = ? ORDER BY ci",
+                (change_id,))
+
+
+def records(db, change_id):
+    return rows(db, "SELECT ci, outcome, idempotency_key FROM change_record WHERE change_id = ? ORDER BY ci",
+                (change_id,))
+
+
+async def finished(env, change_id) -> ChangeStatus:
+    """The run completed normally (not failed); returns its result."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    handle = env.client.get_workflow_handle(change_id, result_type=ChangeStatus)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    return await handle.result()
+
+
+def just_after(actual, expected) -> bool:
+    """`actual` is `expected` plus at most the processing of one workflow task: a timer counts
+    from the completion of the task that started it, workflow.now() from a task's start."""
+    return timedelta(0) <= actual - expected < timedelta(seconds=1)
+
+
+async def fired_just_after(env, change_id, planned) -> bool:
+    fired = [moment for _, moment in await fired_timers(env, change_id)]
+    assert len(fired) == len(planned) and all(map(just_after, fired, planned)), (fired, planned)
+    return True
+
+
+async def implementing(env, changes, approver="bob", **submit) -> ChangeStatus:
+    """A low-risk change approved and run to its planned start."""
+    status = await changes.submit(**submit)
+    status = await approve(env, status.id, approver)
+    await sleep_until(env, status.planned_start + timedelta(seconds=1))
+    status = await status_of(env, status.id)
+    assert status.state == "implement"
+    return status
+
+
+def worker_with(env, task_queue, activities):
+    """A worker like worker.main.build_worker's, with the given activity callables."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from worker.main import PASSTHROUGH, WORKFLOWS
+
+    return Worker(
+        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
+    )
+
+
+async def activity_outcomes(env, change_id, name) -> list[tuple[int, object]]:
+    """(attempt that completed, decoded result) of each completed activity `name`."""
+    import json
+
+    events = await history_events(env, change_id)
+    scheduled = {e.event_id for e in events if e.activity_task_scheduled_event_attributes.activity_type.name == name}
+    started = [e.activity_task_started_event_attributes for e in events]
+    attempts = {s.scheduled_event_id: s.attempt for s in started if s.scheduled_event_id in scheduled}
+    return [
+        (attempts[done.scheduled_event_id], json.loads(done.result.payloads[0].data))
+        for e in events
+        if (done := e.activity_task_completed_event_attributes).scheduled_event_id in scheduled
+    ]
