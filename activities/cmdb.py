@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.db import Database, utc_text
 from activities.models import (
-    Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, ReleaseInput, ReserveInput,
+    Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, RecordIncidentInput, ReleaseInput, ReserveInput,
 )
 from definitions.org import Organisation
 
@@ -96,3 +96,19 @@ class CmdbActivities:
                     (record.change_id, ci, record.outcome, record.title, utc_text(record.closed_at), record.key),
                 )
         return RecordChangeResult(written=written, already_present=len(record.cis) - written)
+
+    @activity.defn(name="record_incident")
+    def record_incident(self, record: RecordIncidentInput) -> bool:
+        """One row per resolution (the key carries the resolution number); False if already there."""
+        with self.db.transaction() as cur:
+            return bool(cur.execute(
+                "INSERT INTO incident_record (idempotency_key, incident_id, ci, priority, resolution_code, resolved_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                (record.key, record.incident_id, record.ci, record.priority, record.code, utc_text(record.resolved_at)),
+            ))
+
+    @activity.defn(name="impacted_services")
+    def impacted_services(self, ci: str) -> list[str]:
+        """Services that depend on the CI (CMDB relationships)."""
+        with self.db.transaction() as cur:
+            return [row[0] for row in cur.all("SELECT service FROM cmdb_ci_service WHERE ci = ? ORDER BY service", (ci,))]

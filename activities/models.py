@@ -67,6 +67,15 @@ class RecordChangeInput(BaseModel):
     closed_at: datetime
 
 
+class RecordIncidentInput(BaseModel):
+    key: str
+    incident_id: str
+    ci: str
+    priority: str
+    code: str
+    resolved_at: datetime
+
+
 class RecordChangeResult(BaseModel):
     written: int
     already_present: int

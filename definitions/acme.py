@@ -30,6 +30,7 @@ ORGANISATION = Organisation(
         Group(name="network", members=["dave", "frank"], email="network@acme.example"),
         Group(name="service-desk", members=["erin", "frank"], email="service-desk@acme.example"),
         Group(name="db-admins", members=["grace"], email="db-admins@acme.example"),
+        Group(name="major-incident", members=["bob", "carol"], email="major-incident@acme.example"),
     ],
     services=[
         Service(name="web-shop", owner_group="service-desk"),
@@ -134,3 +135,66 @@ DEMO_CHANGE_POLICY = ChangePolicy(
     conflicts=ConflictAction.WARN,
     templates=_TEMPLATES[:1],
 )
+
+
+def _incident_policy():
+    """Built lazily: the calendar and on-call models live in their own modules."""
+    from datetime import date
+
+    from definitions.calendar import BusinessCalendar
+    from definitions.incident import EscalationPolicy, EscalationStep, IncidentPolicy, Priority, SlaTargets, StepKind
+    from definitions.oncall import OnCallSchedule, Rotation
+
+    monday = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    business_hours = ["09:00-17:00"]
+
+    def rotation(name: str, users: list[str]) -> OnCallSchedule:
+        return OnCallSchedule(name=name, rotation=Rotation(users=users, handoff=monday, length=timedelta(days=7)))
+
+    def on_call_then_group(name: str, group: str, schedule: str) -> EscalationPolicy:
+        minutes = timedelta(minutes=15)
+        return EscalationPolicy(name=name, group=group, steps=[
+            EscalationStep(kind=StepKind.NOTIFY_ON_CALL, schedule=schedule, delay=minutes),
+            EscalationStep(kind=StepKind.NOTIFY_GROUP, group=group, delay=minutes),
+            EscalationStep(kind=StepKind.IF_TIME_BETWEEN, calendar="business", when="outside"),
+            EscalationStep(kind=StepKind.NOTIFY_GROUP, group="major-incident", delay=minutes),
+            EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=2),
+        ])
+
+    return IncidentPolicy(
+        name="acme-incident",
+        version=1,
+        description="Acme incidents: on-call first, then the group; P1/P2 24x7, P3/P4 on business hours.",
+        organisation="acme",
+        priority_matrix={"1/1": Priority.P1, "1/2": Priority.P2, "2/1": Priority.P2, "1/3": Priority.P3,
+                         "2/2": Priority.P3, "3/1": Priority.P3},
+        default_priority=Priority.P4,
+        sla={
+            Priority.P1: SlaTargets(response=timedelta(minutes=15), resolution=timedelta(hours=4), calendar="24x7"),
+            Priority.P2: SlaTargets(response=timedelta(minutes=30), resolution=timedelta(hours=8), calendar="24x7"),
+            Priority.P3: SlaTargets(response=timedelta(hours=2), resolution=timedelta(hours=8), calendar="business"),
+            Priority.P4: SlaTargets(response=timedelta(hours=8), resolution=timedelta(hours=24), calendar="business"),
+        },
+        calendars=[
+            BusinessCalendar(name="24x7", always_open=True),
+            BusinessCalendar(
+                name="business", timezone="UTC",
+                hours={day: business_hours for day in ("mon", "tue", "wed", "thu", "fri")},
+                holidays=[date(2026, 12, 25), date(2027, 1, 1)],
+            ),
+        ],
+        schedules=[
+            rotation("service-desk-oncall", ["erin", "frank"]),
+            rotation("network-oncall", ["dave", "frank"]),
+            rotation("db-oncall", ["grace"]),
+        ],
+        escalation_policies=[
+            on_call_then_group("service-desk", "service-desk", "service-desk-oncall"),
+            on_call_then_group("network", "network", "network-oncall"),
+            on_call_then_group("db-admins", "db-admins", "db-oncall"),
+        ],
+        default_group="service-desk",
+        manager_group="major-incident",
+        major_incident_group="major-incident",
+        reopen_window=timedelta(days=3),
+    )

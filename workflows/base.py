@@ -9,7 +9,7 @@ from typing import Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import NotifyInput, NotifyResult, Recipient
@@ -28,6 +28,11 @@ CMDB_OPTIONS = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
 )
+
+
+def refuse(message: str) -> None:
+    """Reject an update: validators raise this, so nothing reaches history."""
+    raise ApplicationError(message, type="Refused", non_retryable=True)
 
 
 class ProcessWorkflow:

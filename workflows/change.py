@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import (
@@ -15,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.change import ChangeType, ConflictAction
     from definitions.windows import next_slot
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, ProcessWorkflow
+    from workflows.base import CMDB_OPTIONS, ProcessWorkflow, refuse as _refuse
     from workflows.change_models import (
         CANCELABLE_STATES, FINAL_STATES, ApproveInput, CancelInput, ChangeInput, ChangeState, ChangeStatus,
         CompleteInput, Outcome, RejectInput,
@@ -24,10 +23,6 @@ with workflow.unsafe.imports_passed_through():
 
 def _describe(conflicts: list[Conflict]) -> list[str]:
     return sorted({f"{c.change_id} on {c.ci}" for c in conflicts})
-
-
-def _refuse(message: str) -> None:
-    raise ApplicationError(message, type="Refused", non_retryable=True)
 
 
 @workflow.defn
