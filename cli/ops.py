@@ -1,0 +1,55 @@
+"""Client-side operations every process shares: start-and-settle, updates, status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from workflows.search_attributes import typed
+
+
+async def start_and_settle(
+    client: Client, workflow: str, arg: Any, *, id: str, task_queue: str, attributes: dict, memo: dict,
+    result_type: type, rpc_timeout: timedelta | None = None,
+):
+    """Start the run and return once it waits on people or time (update-with-start of
+    `settle`, which has no validator: the input was validated before this). Raises
+    WorkflowAlreadyStartedError when the id is taken."""
+    operation = WithStartWorkflowOperation(
+        workflow, arg, id=id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, result_type=result_type, memo=memo,
+        search_attributes=typed(attributes),
+    )
+    return await client.execute_update_with_start_workflow(
+        "settle", start_workflow_operation=operation, result_type=result_type, rpc_timeout=rpc_timeout
+    )
+
+
+async def retry_ids(start, make_id, attempts: int = 5):
+    """Call `start(id)` with fresh ids until one is free."""
+    for _ in range(attempts):
+        try:
+            return await start(make_id())
+        except WorkflowAlreadyStartedError:
+            continue
+    raise RuntimeError("could not allocate a unique id")
+
+
+async def update(client: Client, run_id: str, name: str, arg: Any, result_type: type,
+                 rpc_timeout: timedelta | None = None):
+    handle = client.get_workflow_handle(run_id)
+    args = [] if arg is None else [arg]
+    return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+
+
+async def status(client: Client, run_id: str, result_type: type, rpc_timeout: timedelta | None = None):
+    """Closed runs are read from their result (no worker needed); open ones are queried."""
+    handle = client.get_workflow_handle(run_id, result_type=result_type)
+    description = await handle.describe(rpc_timeout=rpc_timeout)
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result(rpc_timeout=rpc_timeout)
+    return await handle.query("status", result_type=result_type, rpc_timeout=rpc_timeout)
