@@ -79,3 +79,15 @@ class RecordIncidentInput(BaseModel):
 class RecordChangeResult(BaseModel):
     written: int
     already_present: int
+
+
+class WebhookInput(BaseModel):
+    key: str
+    url: str
+    payload: dict
+
+
+class WebhookResult(BaseModel):
+    key: str
+    status: int
+    duplicate: bool = False

@@ -43,13 +43,20 @@ async def audit_rows(client, history) -> list[dict]:
             args = await _decode(client, attrs.input.payloads)
             start = args[0] if args and isinstance(args[0], dict) else {}
             policy = start.get("policy") or {}
+            carried = start.get("carried")
+            if carried:
+                rows.append(_row(moment, "system", "continued", f"run {carried.get('runs', 1) + 1}"))
+                continue
+            scope = start.get("change_type") or (f"impact {start['impact']}/urgency {start['urgency']}"
+                                                 if "impact" in start else "")
             details = ", ".join(
                 part for part in (
-                    start.get("title"), start.get("change_type"), ",".join(start.get("cis") or []),
+                    start.get("title"), scope, ",".join(start.get("cis") or ([start["ci"]] if start.get("ci") else [])),
                     f"policy {policy.get('name')}@{policy.get('version')}" if policy else "",
                 ) if part
             )
-            rows.append(_row(moment, start.get("requested_by", "system"), "submitted", details))
+            actor = start.get("requested_by") or start.get("opened_by") or "system"
+            rows.append(_row(moment, actor, "opened" if "opened_by" in start else "submitted", details))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             name = request.input.name

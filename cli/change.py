@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import click
 
 from cli.common import (
-    EnvironmentTrouble, ValidationFailed, actor_option, emit_json, json_option, parse_time, run, short_time,
-    timeout_seconds, to_json_model, ui_link,
+    ValidationFailed, actor_option, require_worker, emit_json, json_option, parse_time, run, run_update,
+    short_time, show_status, timeout_seconds, to_json_model,
 )
 
 
@@ -55,7 +55,7 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
         from cli import change_ops
         from worker.connect import task_queue
 
-        await _require_worker(client, task_queue())
+        await require_worker(client, task_queue())
         return await change_ops.submit(client, change, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()))
 
     status = run(work)
@@ -65,35 +65,10 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
         click.echo(status.id)
 
 
-async def _require_worker(client, queue: str) -> None:
-    """Refuse to start a run nobody will execute: nothing half-started."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    if not response.pollers:
-        raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
-
-
 def _update(change_id: str, name: str, arg, as_json: bool) -> None:
-    async def work(client):
-        from datetime import timedelta
+    from workflows.change_models import ChangeStatus
 
-        from cli import change_ops
-
-        return await change_ops.update(client, change_id, name, arg, rpc_timeout=timedelta(seconds=timeout_seconds()))
-
-    status = run(work, subject=change_id)
-    if as_json:
-        emit_json(to_json_model(status))
-    else:
-        click.echo(f"{status.id} {status.state.value}")
+    run_update(change_id, name, arg, ChangeStatus, as_json)
 
 
 @change_group.command("approve")
@@ -152,18 +127,9 @@ def cancel_cmd(change_id, reason, actor, as_json):
 @json_option
 def show_cmd(change_id, as_json):
     """Show a change: state, risk, schedule, approvals with decisions."""
+    from workflows.change_models import ChangeStatus
 
-    async def work(client):
-        from cli import change_ops
-
-        return await change_ops.status(client, change_id)
-
-    status = run(work, subject=change_id)
-    if as_json:
-        emit_json(to_json_model(status))
-        return
-    click.echo(format_change(status))
-    click.echo(f"  {'ui':<11}{ui_link(status.id)}")
+    show_status(change_id, ChangeStatus, as_json, format_change)
 
 
 def format_change(status) -> str:

@@ -178,3 +178,50 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) -> None:
+    """Send a validated update; print `ID new-state` (or the JSON status)."""
+
+    async def work(temporal):
+        from datetime import timedelta
+
+        from cli import ops
+
+        return await ops.update(temporal, run_id, name, arg, result_type, rpc_timeout=timedelta(seconds=timeout_seconds()))
+
+    status = run(work, subject=run_id)
+    if as_json:
+        emit_json(to_json_model(status))
+    else:
+        click.echo(f"{status.id} {status.state.value}")
+
+
+def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> None:
+    async def work(temporal):
+        from cli import ops
+
+        return await ops.status(temporal, run_id, result_type)
+
+    status = run(work, subject=run_id)
+    if as_json:
+        emit_json(to_json_model(status))
+        return
+    click.echo(formatter(status))
+    click.echo(f"  {'ui':<11}{ui_link(status.id)}")
+
+
+async def require_worker(client, queue: str) -> None:
+    """Refuse to start a run nobody will execute: nothing half-started."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    if not response.pollers:
+        raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")

@@ -135,15 +135,54 @@ class Demo:
         await self.act(status.id, "approve", ApproveInput(actor="bob"))
         await self.act(status.id, "reject", RejectInput(actor="dave", reason="collides with the hotfix; resubmit"))
 
+    async def incident(self) -> None:
+        """A P1 on lb-01: paged, escalated by hand, acknowledged, declared major, held,
+        resumed and resolved; a duplicate alert attaches to it."""
+        from cli import incident_ops
+        from cli.incident_submit import build_incident
+        from workflows.incident_models import ActorInput, EscalateInput, ReasonInput, ResolveInput
+
+        async def act(actor, name, arg):
+            status = await incident_ops.update(self.client, incident_id, name, arg)
+            _say(f"{actor} {name.replace('_', ' ')} {incident_id} → {status.state.value}")
+            return status
+
+        alert = dict(title="lb-01 health checks failing", ci="lb-01", impact=1, urgency=1, opened_by="erin",
+                     dedup_key="monitoring:lb-01:health")
+        status, _ = await incident_ops.open_incident(self.client, build_incident(**alert), self.task_queue)
+        incident_id = status.id
+        self.ids.append((incident_id, "incident P1, dedup, escalation, major"))
+        _say(f"erin opened {incident_id} ({status.priority.value}) → {status.state.value}; "
+             f"paged {', '.join(status.escalation.notified)}")
+        again, attached = await incident_ops.open_incident(self.client, build_incident(**alert), self.task_queue)
+        _say(f"monitoring fired again → attached to {again.id} ({again.dedup_count} events)" if attached
+             else f"monitoring fired again → opened {again.id}")
+        status = await act("frank", "escalate", EscalateInput(actor="frank"))
+        await act("dave", "acknowledge", ActorInput(actor="dave"))
+        await act("dave", "declare_major", ReasonInput(actor="dave", reason="checkout down"))
+        await act("dave", "hold", ReasonInput(actor="dave", reason="waiting for the vendor"))
+        await act("dave", "resume", ActorInput(actor="dave"))
+        status = await act("dave", "resolve", ResolveInput(actor="dave", code="config-rollback",
+                                                           notes="rolled back the TLS change"))
+        response = status.sla["response"]
+        _say(f"{incident_id}: response SLA {response.elapsed_percent:.1f}% used, met; "
+             f"impacted services {', '.join(status.impacted_services)}")
+
     async def timelines(self) -> None:
         from cli import change_ops
         from cli.audit import audit_rows
 
+        from cli import incident_ops
+
         for change_id, label in self.ids:
-            status = await change_ops.status(self.client, change_id)
+            if change_id.startswith("INC"):
+                status = await incident_ops.status(self.client, change_id)
+                outcome = f"{status.state.value} ({status.resolution_code})"
+            else:
+                status = await change_ops.status(self.client, change_id)
+                outcome = status.state.value + (f" ({status.close_code.value})" if status.close_code else "")
             history = await self.client.get_workflow_handle(change_id).fetch_history()
-            click.echo(f"\n{change_id}  {status.title}  [{label}]  → {status.state.value}"
-                       + (f" ({status.close_code.value})" if status.close_code else ""))
+            click.echo(f"\n{change_id}  {status.title}  [{label}]  → {outcome}")
             for row in await audit_rows(self.client, history):
                 click.echo(f"  {short_time(row['time'])}  {row['actor']:<7} {row['action']:<17} {row['details']}")
             click.echo(f"  {ui_link(change_id)}")
@@ -164,6 +203,8 @@ async def _run(task_queue: str) -> None:
             demo.standard_change(), demo.low_risk_change(), demo.high_risk_change(), demo.emergency_change(),
             demo.rejected_change(),
         )
+        click.echo("\nIncident process (policy acme-incident)")
+        await demo.incident()
         await demo.timelines()
 
 

@@ -15,14 +15,16 @@ def runs_group() -> None:
     """Runs of every process: list, inspect, audit."""
 
 
-def _query(process: str | None, state: str | None) -> str:
+def _query(process: str | None, state: str | None, priority: str | None = None) -> str:
     clauses = [f"ItsmProcess = '{process}'" if process else "ItsmProcess IS NOT NULL"]
     if state:
         clauses.append(f"ItsmState = '{state}'")
+    if priority:
+        clauses.append(f"ItsmPriority = '{priority}'")
     return " AND ".join(clauses)
 
 
-def list_runs(process: str | None, state: str | None, limit: int, as_json: bool) -> None:
+def list_runs(process: str | None, state: str | None, limit: int, as_json: bool, priority: str | None = None) -> None:
     from cli.common import ValidationFailed
 
     if state and not state.replace("_", "").replace("-", "").isalnum():
@@ -30,13 +32,14 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool)
 
     async def work(client):
         rows = []
-        async for execution in client.list_workflows(_query(process, state), limit=limit):
+        async for execution in client.list_workflows(_query(process, state, priority), limit=limit):
             attrs = execution.search_attributes
             memo = await execution.memo()
             rows.append({
                 "id": execution.id,
                 "process": (attrs.get("ItsmProcess") or [None])[0],
                 "state": (attrs.get("ItsmState") or [None])[0],
+                "priority": (attrs.get("ItsmPriority") or [None])[0],
                 "title": memo.get("title", ""),
                 "requested_by": (attrs.get("ItsmRequester") or [None])[0],
                 "cis": list(attrs.get("ItsmCI") or []),

@@ -120,21 +120,18 @@ CHANGE_POLICY = ChangePolicy(
 
 _demo_approvals, _demo_emergency = _chains(timedelta(minutes=30))
 
-DEMO_CHANGE_POLICY = ChangePolicy(
-    name="acme-demo",
-    version=1,
-    description="DEMO ONLY: always-open window, no blackouts, short approval timeouts.",
-    organisation="acme",
-    demo=True,
-    risk_rules=_RISK_RULES,
-    approvals=_demo_approvals,
-    emergency_approvals=_demo_emergency,
-    implementer_groups=["change-managers"],
-    windows=[MaintenanceWindow(name="always", always_open=True)],
-    outside_window=WindowViolation.MOVE,
-    conflicts=ConflictAction.WARN,
-    templates=_TEMPLATES[:1],
-)
+DEMO_CHANGE_POLICY = ChangePolicy.model_validate({
+    **CHANGE_POLICY.model_dump(),
+    "name": "acme-demo",
+    "description": "DEMO ONLY: always-open window, no blackouts, short approval timeouts.",
+    "demo": True,
+    "approvals": _demo_approvals,
+    "emergency_approvals": _demo_emergency,
+    "windows": [MaintenanceWindow(name="always", always_open=True)],
+    "blackouts": [],
+    "outside_window": WindowViolation.MOVE,
+    "templates": _TEMPLATES[:1],
+})
 
 
 def _incident_policy():
@@ -198,3 +195,6 @@ def _incident_policy():
         major_incident_group="major-incident",
         reopen_window=timedelta(days=3),
     )
+
+
+INCIDENT_POLICY = _incident_policy()

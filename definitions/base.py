@@ -21,16 +21,21 @@ def parse_duration(value: object) -> object:
     return value
 
 
-def format_duration(value: timedelta) -> str:
+def format_duration(value: timedelta, units: str = "dhm") -> str:
     """The shortest exact `Nd|Nh|Nm|Ns` spelling, so snapshots read as they were written
     (fractions of a second are kept: `1.5s`)."""
     if value.microseconds:
         return f"{value.total_seconds():.6f}".rstrip("0") + "s"
     seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
+    for unit in units:
         if seconds and seconds % _UNIT_SECONDS[unit] == 0:
             return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
     return f"{seconds}s"
+
+
+def format_hours(value: timedelta) -> str:
+    """Like format_duration, in hours at most (SLA targets have no days unit)."""
+    return format_duration(value, units="hm")
 
 
 Duration = Annotated[

@@ -15,16 +15,19 @@ from pydantic import TypeAdapter, ValidationError
 
 from definitions import acme
 from definitions.change import ChangePolicy
+from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
 
-AnyDefinition = Union[Organisation, ChangePolicy]
-_KINDS: dict[str, type] = {"organisation": Organisation, "change-policy": ChangePolicy}
+AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy]
+_KINDS: dict[str, type] = {"organisation": Organisation, "change-policy": ChangePolicy,
+                           "incident-policy": IncidentPolicy}
 
 BUILTIN: dict[str, AnyDefinition] = {
-    d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY)
+    d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY, acme.INCIDENT_POLICY)
 }
 
 DEFAULT_CHANGE_POLICY = "acme-change"
+DEFAULT_INCIDENT_POLICY = "acme-incident"
 
 
 class DefinitionError(ValueError):
@@ -68,7 +71,7 @@ def parse(data: dict, source: str = "definition") -> AnyDefinition:
             for part in message.split("; "):
                 problems.append(f"{source}: {_location(error['loc'])}: {part}")
         raise DefinitionError(problems) from None
-    if isinstance(definition, ChangePolicy):
+    if isinstance(definition, (ChangePolicy, IncidentPolicy)):
         try:
             org = get(definition.organisation, Organisation)
         except DefinitionError as err:

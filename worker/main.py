@@ -16,11 +16,14 @@ from activities.channels import Channel, channel_from_env
 from activities.cmdb import CmdbActivities, seed
 from activities.db import DEFAULT_URL, Database
 from activities.notify import NotifyActivities
+from activities.webhook import WebhookActivities
 from definitions import registry
 from definitions.org import Organisation
 from workflows.change import ChangeWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.incident_dedup import IncidentDedupWorkflow
 
-WORKFLOWS = [ChangeWorkflow]
+WORKFLOWS = [ChangeWorkflow, IncidentWorkflow, IncidentDedupWorkflow]
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "jinja2")
 
 
@@ -31,7 +34,9 @@ def database_from_env() -> Database:
 def activities_for(db: Database, channel: Channel) -> list:
     cmdb = CmdbActivities(db)
     notify = NotifyActivities(db, channel)
-    return [cmdb.find_conflicts, cmdb.reserve_calendar, cmdb.release_calendar, cmdb.record_change, notify.notify]
+    webhook = WebhookActivities(db)
+    return [cmdb.find_conflicts, cmdb.reserve_calendar, cmdb.release_calendar, cmdb.record_change,
+            cmdb.record_incident, cmdb.impacted_services, notify.notify, webhook.post_webhook]
 
 
 def build_worker(

@@ -1,0 +1,154 @@
+"""`itsm incident open|ack|escalate|reassign|priority|hold|resume|resolve|reopen|note|major|show|list`."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import (
+    ValidationFailed, actor_option, emit_json, json_option, require_worker, run, run_update, short_time,
+    show_status, timeout_seconds, to_json_model,
+)
+
+level = click.IntRange(1, 3)
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Incidents: open, respond, escalate, resolve, inspect."""
+
+
+@incident_group.command("open")
+@click.option("--title", required=True)
+@click.option("--ci", help="Affected CI.")
+@click.option("--impact", type=level, required=True, help="1 high … 3 low.")
+@click.option("--urgency", type=level, required=True, help="1 high … 3 low.")
+@click.option("--group", help="Assignment group [default: the CI's owner, else the policy default].")
+@click.option("--dedup-key", help="Attach to the open incident with this key instead of opening another.")
+@click.option("--description", default="")
+@click.option("--policy", envvar="ITSM_INCIDENT_POLICY", default="acme-incident", show_default=True)
+@actor_option
+@json_option
+def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, actor, as_json):
+    """Open an incident; prints its id (or the existing one for a dedup hit)."""
+    from cli.incident_submit import SubmitError, build_incident
+    from definitions import registry
+
+    try:
+        incident = build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group,
+                                  dedup_key=dedup_key, description=description, opened_by=actor, policy_name=policy)
+    except (SubmitError, registry.DefinitionError) as err:
+        raise ValidationFailed(str(err)) from None
+
+    async def work(client):
+        from datetime import timedelta
+
+        from cli import incident_ops
+        from worker.connect import task_queue
+
+        await require_worker(client, task_queue())
+        return await incident_ops.open_incident(client, incident, task_queue(),
+                                                rpc_timeout=timedelta(seconds=timeout_seconds()))
+
+    status, attached = run(work)
+    if as_json:
+        emit_json({**to_json_model(status), "attached": attached})
+    else:
+        click.echo(status.id)
+
+
+def _update(incident_id: str, name: str, arg, as_json: bool) -> None:
+    from workflows.incident_models import IncidentStatus
+
+    run_update(incident_id, name, arg, IncidentStatus, as_json)
+
+
+def _actor_command(name: str, update: str, help_text: str, *options, model: str = "ActorInput", fields=()):
+    """Register `itsm incident NAME ID [options] --as USER` sending update `update`."""
+
+    def callback(incident_id, actor, as_json, **values):
+        from workflows import incident_models
+
+        payload = {f: values[f] for f in fields if values.get(f) is not None}
+        _update(incident_id, update, getattr(incident_models, model)(actor=actor, **payload), as_json)
+
+    command = click.Command(name, callback=callback, help=help_text, params=[
+        click.Argument(["incident_id"]), *options,
+        click.Option(["--as", "actor"], envvar="ITSM_USER", required=True, metavar="USER", help="Acting user."),
+        click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable JSON output."),
+    ])
+    incident_group.add_command(command)
+
+
+_actor_command("ack", "acknowledge", "Acknowledge: stops escalation, meets the response SLA.")
+_actor_command("escalate", "escalate", "Escalate to the next step now (or --to-step N).",
+               click.Option(["--to-step"], type=click.IntRange(1)), model="EscalateInput", fields=("to_step",))
+_actor_command("reassign", "reassign", "Reassign to another group: its escalation policy restarts.",
+               click.Option(["--group"], required=True), click.Option(["--reason"], default=""),
+               model="ReassignInput", fields=("group", "reason"))
+_actor_command("priority", "set_priority", "Change impact/urgency; SLA targets are recomputed from the open time.",
+               click.Option(["--impact"], type=level, required=True), click.Option(["--urgency"], type=level, required=True),
+               click.Option(["--reason"], default=""), model="PriorityInput", fields=("impact", "urgency", "reason"))
+_actor_command("hold", "hold", "Put on hold: the SLA clocks pause.", click.Option(["--reason"], required=True),
+               model="ReasonInput", fields=("reason",))
+_actor_command("resume", "resume", "Resume from hold: the SLA clocks continue.")
+_actor_command("resolve", "resolve", "Resolve with a code and notes.", click.Option(["--code"], required=True),
+               click.Option(["--notes"], default=""), model="ResolveInput", fields=("code", "notes"))
+_actor_command("reopen", "reopen", "Reopen a resolved incident within the policy's window.",
+               click.Option(["--reason"], default=""), model="ReasonInput", fields=("reason",))
+_actor_command("note", "note", "Add a note to the timeline.", click.Argument(["text"]), model="NoteInput",
+               fields=("text",))
+_actor_command("major", "declare_major", "Declare a major incident: pages the major-incident group.",
+               click.Option(["--reason"], default=""), model="ReasonInput", fields=("reason",))
+
+
+@incident_group.command("show")
+@click.argument("incident_id")
+@json_option
+def show_cmd(incident_id, as_json):
+    """State, priority, assignee, escalation position, SLA clocks, impacted services, timeline."""
+    from workflows.incident_models import IncidentStatus
+
+    show_status(incident_id, IncidentStatus, as_json, format_incident)
+
+
+def format_incident(status) -> str:
+    esc = status.escalation
+    if esc.active and esc.next_at:
+        escalation = f"{esc.policy}: step {esc.step} at {short_time(esc.next_at)}"
+    else:
+        escalation = f"{esc.policy or 'none'}: stopped" if esc.policy else "none"
+    ack = f", acknowledged by {status.acknowledged_by} at {short_time(status.acknowledged_at)}" \
+        if status.acknowledged_by else ""
+    rows = [
+        ("state", status.state.value + (" (MAJOR)" if status.major else "")),
+        ("priority", f"{status.priority.value} (impact {status.impact}, urgency {status.urgency})"),
+        ("group", status.assigned_group + ack),
+        ("ci", (status.ci or "-") + (f" → services {', '.join(status.impacted_services)}"
+                                     if status.impacted_services else "")),
+        ("escalation", escalation),
+    ]
+    for clock in status.sla.values():
+        flags = [f for f, on in (("met", clock.met_at), ("paused", clock.paused), ("BREACHED", clock.breached)) if on]
+        rows.append((f"sla {clock.name}", f"{clock.elapsed_percent:.0f}% of {clock.target} ({clock.calendar}), "
+                                          f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
+    if status.dedup_key:
+        rows.append(("dedup", f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
+    if status.resolution_code:
+        rows.append(("resolution", status.resolution_code + (f": {status.resolution_notes}"
+                                                             if status.resolution_notes else "")))
+    lines = [f"{status.id}  {status.title}", *(f"  {k:<11}{v}" for k, v in rows), "  timeline"]
+    lines += [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
+    lines += [f"  notice     {n}" for n in status.notices]
+    return "\n".join(lines)
+
+
+@incident_group.command("list")
+@click.option("--state", help="Only incidents in this state.")
+@click.option("--priority", type=click.Choice(["P1", "P2", "P3", "P4"]))
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def list_cmd(state, priority, limit, as_json):
+    """List incidents, newest first."""
+    from cli.runs import list_runs
+
+    list_runs("incident", state, limit, as_json, priority=priority)

@@ -1,0 +1,75 @@
+"""Deduplication of incidents by key: one small router workflow per dedup key, reached
+with update-with-start. While it holds an open incident, another event with the key is
+attached to it (count + last seen); otherwise it opens a new incident as an abandoned
+child. The incident releases the router when it resolves."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.incident_models import AttachInput, IncidentInput
+    from workflows.search_attributes import incident_attributes, typed
+
+
+class DedupInput(BaseModel):
+    key: str
+
+
+class OpenRequest(BaseModel):
+    incident: IncidentInput
+
+
+class OpenResult(BaseModel):
+    id: str
+    attached: bool
+    count: int
+
+
+def router_id(key: str) -> str:
+    return f"INC-DEDUP-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+@workflow.defn
+class IncidentDedupWorkflow:
+    @workflow.init
+    def __init__(self, request: DedupInput) -> None:
+        self._current: str | None = None
+        self._count = 0
+        self._opened = False
+
+    @workflow.run
+    async def run(self, request: DedupInput) -> str | None:
+        await workflow.wait_condition(lambda: self._opened and self._current is None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return None
+
+    @workflow.update
+    async def attach_or_open(self, request: OpenRequest) -> OpenResult:
+        incident = request.incident
+        if self._current is not None:
+            current = self._current
+            try:
+                await workflow.get_external_workflow_handle(current).signal(
+                    "attach", AttachInput(seen_at=workflow.now(), title=incident.title))
+                self._count += 1
+                return OpenResult(id=current, attached=True, count=self._count)
+            except Exception:
+                if self._current == current:
+                    self._current = None
+        self._current, self._opened, self._count = incident.id, True, 1
+        await workflow.start_child_workflow(
+            "IncidentWorkflow", incident, id=incident.id, task_queue=workflow.info().task_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON, memo={"title": incident.title},
+            search_attributes=typed(incident_attributes(incident)),
+        )
+        return OpenResult(id=incident.id, attached=False, count=1)
+
+    @workflow.signal
+    def release(self, incident_id: str) -> None:
+        if incident_id == self._current:
+            self._current = None
