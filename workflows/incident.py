@@ -27,6 +27,7 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
         self._engine = escalation.Engine(inc.policy, inc.organisation)
         self._dirty = False
         self._actions: list[tuple] = []
+        self._published: dict[str, object] = {}
         if inc.carried is not None:
             self._s = inc.carried.model_copy(update={"runs": inc.carried.runs + 1})
             return
@@ -179,14 +180,16 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
         now = workflow.now()
         for clock in self._s.sla.values():
             sla.refresh(clock, self._policy.calendar(clock.calendar), self._s.opened_at, self._s.pauses, now)
-        attrs = SEARCH_ATTRIBUTES
-        due = self._s.sla["resolution"].due
-        updates = [attrs["ItsmState"].value_set(self._s.state.value),
-                   attrs["ItsmPriority"].value_set(self._s.priority.value),
-                   attrs["ItsmGroup"].value_set(self._s.assigned_group),
-                   attrs["ItsmBreached"].value_set(any(c.breached for c in self._s.sla.values()))]
-        updates.append(attrs["ItsmDueAt"].value_set(due) if due else attrs["ItsmDueAt"].value_unset())
-        workflow.upsert_search_attributes(updates)
+        values = {"ItsmState": self._s.state.value, "ItsmPriority": self._s.priority.value,
+                  "ItsmGroup": self._s.assigned_group, "ItsmBreached": any(c.breached for c in self._s.sla.values()),
+                  "ItsmDueAt": self._s.sla["resolution"].due}
+        changed = {k: v for k, v in values.items() if self._published.get(k, ...) != v}
+        if changed:
+            self._published.update(changed)
+            workflow.upsert_search_attributes([
+                SEARCH_ATTRIBUTES[k].value_set(v) if v is not None else SEARCH_ATTRIBUTES[k].value_unset()
+                for k, v in changed.items()
+            ])
 
     def _organisation(self):
         return self._org

@@ -82,6 +82,45 @@ async def _canceled_while_scheduled(env, tq):
     return status.id
 
 
+async def _incident_lifecycle(env, tq):
+    from cli import incident_ops
+    from cli.incident_submit import build_incident
+    from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
+
+    incident = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=2, opened_by="alice")
+    status, _ = await incident_ops.open_incident(env.client, incident, tq)
+    await env.sleep(timedelta(minutes=20))
+    for name, arg in (("acknowledge", ActorInput(actor="dave")), ("hold", ReasonInput(actor="dave", reason="vendor"))):
+        await incident_ops.update(env.client, status.id, name, arg)
+    await env.sleep(timedelta(hours=1))
+    await incident_ops.update(env.client, status.id, "resume", ActorInput(actor="dave"))
+    await incident_ops.update(env.client, status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+    await env.sleep(timedelta(days=3, minutes=1))
+    return status.id
+
+
+async def _incident_reassigned_major(env, tq):
+    from cli import incident_ops
+    from cli.incident_submit import build_incident
+    from workflows.incident_models import (
+        EscalateInput, NoteInput, PriorityInput, ReasonInput, ReassignInput, ResolveInput,
+    )
+
+    incident = build_incident(title="checkout slow", ci="web-01", impact=2, urgency=2, opened_by="alice")
+    status, _ = await incident_ops.open_incident(env.client, incident, tq)
+    for name, arg in (
+        ("note", NoteInput(actor="erin", text="looking")), ("escalate", EscalateInput(actor="erin", to_step=2)),
+        ("set_priority", PriorityInput(actor="erin", impact=1, urgency=1)),
+        ("reassign", ReassignInput(actor="erin", group="db-admins", reason="slow queries")),
+        ("declare_major", ReasonInput(actor="grace", reason="payments failing")),
+    ):
+        await incident_ops.update(env.client, status.id, name, arg)
+    await env.sleep(timedelta(hours=2))
+    await incident_ops.update(env.client, status.id, "resolve", ResolveInput(actor="grace", code="index"))
+    await env.sleep(timedelta(days=3, minutes=1))
+    return status.id
+
+
 SCENARIOS = {
     "change-low-risk-closed": _low_risk_closed,
     "change-high-risk-quorum-failed": _high_risk_quorum,
@@ -90,10 +129,12 @@ SCENARIOS = {
     "change-emergency-overrun-backed-out": _emergency_overrun,
     "change-approval-timed-out": _timed_out,
     "change-canceled-while-scheduled": _canceled_while_scheduled,
+    "incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    "incident-reassigned-major-escalated": _incident_reassigned_major,
 }
 
 
-async def record_scenarios() -> None:
+async def record_scenarios(only: str = "") -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter
     )
@@ -101,6 +142,8 @@ async def record_scenarios() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for name, scenario in SCENARIOS.items():
+                if not name.startswith(only):
+                    continue
                 tq = f"record-{uuid.uuid4()}"
                 db = Database(f"sqlite:///{tmp}/{name}.sqlite3")
                 async with running_worker(env, tq, db, RecordingChannel()):
@@ -124,8 +167,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-server", metavar="ID")
     parser.add_argument("--name")
+    parser.add_argument("--only", default="", help="record only scenarios whose name starts with this")
     args = parser.parse_args()
     if args.from_server:
         asyncio.run(record_from_server(args.from_server, args.name or args.from_server))
     else:
-        asyncio.run(record_scenarios())
+        asyncio.run(record_scenarios(args.only))
