@@ -4,7 +4,7 @@ local handoff clock time shifts by an hour across a DST change."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -42,8 +42,12 @@ class OnCallSchedule(Model):
     rotation: Rotation
     overrides: list[Override] = []
 
+    def _anchor(self) -> datetime:
+        # In UTC: Python subtracts datetimes sharing a tzinfo by wall clock, not exactly.
+        return self.rotation.handoff.astimezone(timezone.utc)
+
     def _turn(self, at: datetime) -> int:
-        return (at - self.rotation.handoff) // self.rotation.length
+        return (at.astimezone(timezone.utc) - self._anchor()) // self.rotation.length
 
     def on_call(self, at: datetime) -> str:
         """The override covering `at` that started last, else the rotation's user (the
@@ -55,7 +59,7 @@ class OnCallSchedule(Model):
         return users[self._turn(at) % len(users)]
 
     def next_handoff(self, at: datetime) -> datetime:
-        return self.rotation.handoff + (self._turn(at) + 1) * self.rotation.length
+        return self._anchor() + (self._turn(at) + 1) * self.rotation.length
 
 
 def round_robin(members: list[str], turn: int) -> str:
