@@ -1,0 +1,17 @@
+# The itsm worker image (docker-compose.yml builds it). Also carries the `itsm` CLI.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workflows ./workflows
+COPY activities ./activities
+COPY definitions ./definitions
+COPY worker ./worker
+COPY cli ./cli
+RUN pip install '.[postgres]' \
+    && useradd --create-home --uid 10001 itsm \
+    && mkdir -p /data && chown itsm /data
+USER itsm
+WORKDIR /data
+CMD ["itsm", "worker"]
