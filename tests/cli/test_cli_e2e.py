@@ -186,3 +186,44 @@ def test_scheduled_timer_survives_server_restart(stack, worker):
     cli("change", "complete", change_id, "--outcome", "backed-out", "--as", "frank")
     shown = cli.json("change", "show", change_id)
     assert (shown["state"], shown["close_code"]) == ("closed", "backed-out")
+
+
+def test_incident_lifecycle_through_the_cli(stack, worker):
+    server, cli, home = stack
+    key = f"mon:lb-01:{uuid.uuid4()}"
+    opened = cli.json("incident", "open", "--title", "lb-01 down", "--ci", "lb-01", "--impact", "1", "--urgency", "2",
+                      "--dedup-key", key, "--as", "erin")
+    incident_id = opened["id"]
+    assert ID_PATTERN.match(incident_id) and incident_id.startswith("INC-")
+    assert (opened["state"], opened["priority"], opened["assigned_group"], opened["attached"]) == (
+        "new", "P2", "network", False)
+    assert opened["escalation"]["next_at"].endswith("Z") and opened["sla"]["response"]["due"].endswith("Z")
+    again = cli("incident", "open", "--title", "lb-01 down", "--ci", "lb-01", "--impact", "1", "--urgency", "2",
+                "--dedup-key", key, "--as", "erin").stdout.strip()
+    assert again == incident_id
+
+    assert "alice may not acknowledge" in cli("incident", "ack", incident_id, "--as", "alice", code=2).stderr
+    assert cli("incident", "ack", incident_id, "--as", "dave").stdout.split() == [incident_id, "in_progress"]
+    cli("incident", "priority", incident_id, "--impact", "1", "--urgency", "1", "--as", "dave")
+    cli("incident", "hold", incident_id, "--reason", "vendor", "--as", "dave")
+    shown = cli.json("incident", "show", incident_id)
+    assert (shown["state"], shown["priority"], shown["acknowledged_by"], shown["dedup_count"]) == (
+        "on_hold", "P1", "dave", 2)
+    assert shown["sla"]["resolution"]["paused"] is True and shown["sla"]["resolution"]["due"] is None
+    cli("incident", "resume", incident_id, "--as", "dave")
+    cli("incident", "note", incident_id, "rolled back", "--as", "frank")
+    cli("incident", "resolve", incident_id, "--code", "rollback", "--notes", "done", "--as", "dave")
+    human = cli("incident", "show", incident_id).stdout
+    assert "resolved" in human and "rollback: done" in human and "rolled back" in human
+
+    actions = [(r["actor"], r["action"]) for r in cli.json("runs", "history", incident_id) if r["actor"] != "system"]
+    assert actions == [("erin", "opened"), ("dave", "acknowledge"), ("dave", "set_priority"), ("dave", "hold"),
+                       ("dave", "resume"), ("frank", "note"), ("dave", "resolve")]
+    deadline = time.monotonic() + 10
+    while not any(r["id"] == incident_id for r in cli.json("incident", "list", "--priority", "P1")):
+        assert time.monotonic() < deadline, "P1 incident never listed"
+        time.sleep(0.3)
+    assert all(r["priority"] == "P1" for r in cli.json("incident", "list", "--priority", "P1"))
+    with sqlite3.connect(home / "cmdb.sqlite3") as conn:
+        assert conn.execute("SELECT ci, resolution_code FROM incident_record WHERE incident_id = ?",
+                            (incident_id,)).fetchall() == [("lb-01", "rollback")]
