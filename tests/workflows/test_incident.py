@@ -256,3 +256,42 @@ async def test_refused_updates_never_reach_history(env, task_queue, db, channel,
     accepted = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
                 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
     assert name not in accepted
+
+
+async def test_round_robin_wait_and_webhook_steps(env, task_queue, db, channel, incidents):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append((self.headers["Idempotency-Key"], json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/page"
+    steps = policy(
+        EscalationStep(kind=StepKind.NOTIFY_GROUP, group="network", round_robin=True),
+        EscalationStep(kind=StepKind.WAIT, duration=10 * MINUTE),
+        EscalationStep(kind=StepKind.WEBHOOK, url=url, delay=5 * MINUTE),
+        EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=1),
+    )
+    try:
+        async with running_worker(env, task_queue, db, channel):
+            status = await incidents.open(steps)
+            await env.sleep(timedelta(hours=1))
+            status = await incidents.show(status.id)
+    finally:
+        server.shutdown()
+    assert_pages(status, [(0 * MINUTE, "dave"), (15 * MINUTE, "frank")])
+    webhooks = [(e.time - status.opened_at, e.details) for e in status.events if "webhook" in e.details]
+    assert [close_to(t, want) for (t, _), want in zip(webhooks, [10 * MINUTE, 25 * MINUTE])] == [True, True]
+    assert [key.split(":", 1)[1] for key, _ in received] == ["escalation.2.step3", "escalation.4.step3"]
+    assert received[0][1]["incident"]["id"] == status.id and received[0][1]["incident"]["priority"] == "P1"
