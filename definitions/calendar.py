@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
-from definitions.base import Model
+from definitions.base import Model, TimeZoneName
 from definitions.windows import Weekday
 
 _RANGE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
@@ -39,19 +39,10 @@ def _minutes(text: str) -> tuple[int, int]:
 
 class BusinessCalendar(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     always_open: bool = False
     hours: dict[Weekday, list[str]] = {}
     holidays: list[date] = []
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _valid_hours(self) -> "BusinessCalendar":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
-from definitions.base import Model
+from definitions.base import Model, TimeZoneName
 
 SEARCH_HORIZON = timedelta(days=90)
 
@@ -36,17 +36,8 @@ class MaintenanceWindow(Model):
     days: list[Weekday] = Field(default_factory=lambda: list(Weekday))
     start: time = time(0, 0)
     end: time = time(0, 0)
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     always_open: bool = False
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _has_days(self) -> "MaintenanceWindow":
