@@ -40,6 +40,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX incident_record_ci ON incident_record (ci, resolved_at)",
         ],
     ),
+    (
+        3,
+        "fulfillment: access grants, assets, accounts",
+        [
+            """CREATE TABLE fulfillment_record (idempotency_key TEXT PRIMARY KEY, item_id TEXT NOT NULL,
+                   action TEXT NOT NULL, subject TEXT NOT NULL, resource TEXT NOT NULL, detail TEXT NOT NULL,
+                   created_at TEXT NOT NULL, undone_at TEXT)""",
+            "CREATE INDEX fulfillment_record_item ON fulfillment_record (item_id)",
+        ],
+    ),
 ]
 
 

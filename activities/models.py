@@ -91,3 +91,20 @@ class WebhookResult(BaseModel):
     key: str
     status: int
     duplicate: bool = False
+
+
+class ActionInput(BaseModel):
+    """An automated fulfillment action; `key` = item id + task name."""
+
+    key: str
+    action: str
+    item_id: str
+    requested_for: str
+    variables: dict
+
+
+class ActionResult(BaseModel):
+    key: str
+    action: str
+    resource: str
+    already_done: bool = False

@@ -10,6 +10,7 @@ import click
 from cli.change import change_group
 from cli.definitions_cmd import definitions_group
 from cli.incident import incident_group
+from cli.request import catalog_group, request_group, task_group
 from cli.runs import runs_group
 from cli.server_cmd import dev_cmd, server_group, worker_cmd
 
@@ -30,7 +31,7 @@ def demo_cmd(keep_server):
     run_demo(keep_server)
 
 
-for command in (change_group, incident_group, runs_group, definitions_group, server_group, worker_cmd, dev_cmd, demo_cmd):
+for command in (change_group, incident_group, request_group, catalog_group, task_group, runs_group, definitions_group, server_group, worker_cmd, dev_cmd, demo_cmd):
     itsm.add_command(command)
 
 

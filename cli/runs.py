@@ -15,24 +15,29 @@ def runs_group() -> None:
     """Runs of every process: list, inspect, audit."""
 
 
-def _query(process: str | None, state: str | None, priority: str | None = None) -> str:
+def _query(process: str | None, state: str | None, priority: str | None = None,
+           groups: list[str] | None = None) -> str:
     clauses = [f"ItsmProcess = '{process}'" if process else "ItsmProcess IS NOT NULL"]
     if state:
         clauses.append(f"ItsmState = '{state}'")
     if priority:
         clauses.append(f"ItsmPriority = '{priority}'")
+    if groups is not None:
+        clauses.append("ItsmGroup IN (" + ", ".join(f"'{g}'" for g in groups or ["-"]) + ")")
     return " AND ".join(clauses)
 
 
-def list_runs(process: str | None, state: str | None, limit: int, as_json: bool, priority: str | None = None) -> None:
+def list_runs(process: str | None, state: str | None, limit: int, as_json: bool, priority: str | None = None,
+              groups: list[str] | None = None) -> None:
     from cli.common import ValidationFailed
 
-    if state and not state.replace("_", "").replace("-", "").isalnum():
-        raise ValidationFailed(f"--state: {state!r} is not a state name")
+    for label, value in (("--state", state), *(("--group", g) for g in groups or [])):
+        if value and not value.replace("_", "").replace("-", "").isalnum():
+            raise ValidationFailed(f"{label}: {value!r} is not a name")
 
     async def work(client):
         rows = []
-        async for execution in client.list_workflows(_query(process, state, priority), limit=limit):
+        async for execution in client.list_workflows(_query(process, state, priority, groups), limit=limit):
             attrs = execution.search_attributes
             memo = await execution.memo()
             rows.append({
@@ -40,6 +45,8 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
                 "process": (attrs.get("ItsmProcess") or [None])[0],
                 "state": (attrs.get("ItsmState") or [None])[0],
                 "priority": (attrs.get("ItsmPriority") or [None])[0],
+                "group": (attrs.get("ItsmGroup") or [None])[0],
+                "parent": (attrs.get("ItsmParent") or [None])[0],
                 "title": memo.get("title", ""),
                 "requested_by": (attrs.get("ItsmRequester") or [None])[0],
                 "cis": list(attrs.get("ItsmCI") or []),

@@ -198,3 +198,85 @@ def _incident_policy():
 
 
 INCIDENT_POLICY = _incident_policy()
+
+
+def _catalog():
+    from definitions.calendar import BusinessCalendar
+    from definitions.catalog import (
+        BundleEntry, Catalog, CatalogItem, Condition, FulfillmentTask, TaskKind, Variable, VariableType,
+    )
+
+    def approval(group: str) -> ApprovalChain:
+        return ApprovalChain(levels=[ApprovalLevel(name=group, group=group, timeout=timedelta(days=2),
+                                                   on_timeout=TimeoutAction.REJECT)])
+
+    text = VariableType.STRING
+    return Catalog(
+        name="acme-catalog", version=1, organisation="acme",
+        description="Acme service catalog: laptops, VPN and database access, onboarding.",
+        calendars=[BusinessCalendar(name="business", hours={d: ["09:00-17:00"] for d in
+                                                            ("mon", "tue", "wed", "thu", "fri")})],
+        items=[
+            CatalogItem(
+                name="laptop", title="Laptop", sla=timedelta(hours=16),
+                description="A laptop from the standard range; no manager approval needed.",
+                variables=[Variable(name="model", type=VariableType.CHOICE, choices=["standard-14", "pro-16", "mac-14"],
+                                    help="Model from the standard range"),
+                           Variable(name="justification", type=text, help="Why you need it")],
+                tasks=[FulfillmentTask(name="prepare", kind=TaskKind.MANUAL, group="service-desk",
+                                       title="Prepare and hand over the laptop"),
+                       FulfillmentTask(name="record-asset", kind=TaskKind.AUTOMATED, action="record_asset",
+                                       group="service-desk", title="Record the asset in the CMDB", after=["prepare"])],
+            ),
+            CatalogItem(
+                name="vpn-access", title="VPN access", sla=timedelta(hours=4), approval=approval("network"),
+                expiry_variable="duration", description="Remote access; revoked automatically when it expires.",
+                variables=[Variable(name="duration", type=VariableType.INTEGER, minimum=1, maximum=90,
+                                    help="Days of access (1-90)"),
+                           Variable(name="reason", type=text, help="Why you need remote access")],
+                tasks=[FulfillmentTask(name="grant", kind=TaskKind.AUTOMATED, action="grant_vpn", group="network",
+                                       title="Grant VPN access")],
+            ),
+            CatalogItem(
+                name="db-access", title="Database access", sla=timedelta(hours=8), approval=approval("db-admins"),
+                approval_when=Condition(variable="role", values=["write"]),
+                description="Read access is granted directly; write access needs a database admin.",
+                variables=[Variable(name="database", type=VariableType.CI, ci_class="database", help="Database CI"),
+                           Variable(name="role", type=VariableType.CHOICE, choices=["read", "write"], help="read or write")],
+                tasks=[FulfillmentTask(name="grant", kind=TaskKind.AUTOMATED, action="grant_db", group="db-admins",
+                                       title="Grant the database role"),
+                       FulfillmentTask(name="verify", kind=TaskKind.MANUAL, group="db-admins", after=["grant"],
+                                       title="Verify the grant works")],
+            ),
+            CatalogItem(
+                name="account", title="User account", sla=timedelta(hours=4),
+                variables=[Variable(name="name", type=text, help="Full name"), Variable(name="team", type=text)],
+                tasks=[FulfillmentTask(name="create", kind=TaskKind.AUTOMATED, action="create_account",
+                                       group="service-desk", title="Create the directory account")],
+            ),
+            CatalogItem(
+                name="welcome", title="Welcome message", sla=timedelta(hours=1),
+                variables=[Variable(name="name", type=text)],
+                tasks=[FulfillmentTask(name="send", kind=TaskKind.NOTIFY, group="service-desk",
+                                       title="Send the welcome message")],
+            ),
+            CatalogItem(
+                name="onboarding", title="Onboard a new hire", sla=timedelta(hours=24),
+                description="Account first, then laptop and VPN in parallel, then a welcome message.",
+                variables=[Variable(name="name", type=text, help="New hire's full name"),
+                           Variable(name="start_date", type=VariableType.DATE, help="First day (YYYY-MM-DD)"),
+                           Variable(name="team", type=text, help="Team joined")],
+                bundle=[
+                    BundleEntry(item="account", variables={"name": "{name}", "team": "{team}"}),
+                    BundleEntry(item="laptop", after=["account"],
+                                variables={"model": "standard-14", "justification": "new hire {name} ({team})"}),
+                    BundleEntry(item="vpn-access", after=["account"],
+                                variables={"duration": "90", "reason": "new hire {name}"}),
+                    BundleEntry(item="welcome", after=["laptop", "vpn-access"], variables={"name": "{name}"}),
+                ],
+            ),
+        ],
+    )
+
+
+CATALOG = _catalog()

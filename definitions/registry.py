@@ -14,20 +14,23 @@ from typing import Union
 from pydantic import TypeAdapter, ValidationError
 
 from definitions import acme
+from definitions.catalog import Catalog
 from definitions.change import ChangePolicy
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
 
-AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy]
+AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy, Catalog]
 _KINDS: dict[str, type] = {"organisation": Organisation, "change-policy": ChangePolicy,
-                           "incident-policy": IncidentPolicy}
+                           "incident-policy": IncidentPolicy, "catalog": Catalog}
 
 BUILTIN: dict[str, AnyDefinition] = {
-    d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY, acme.INCIDENT_POLICY)
+    d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY, acme.INCIDENT_POLICY,
+                           acme.CATALOG)
 }
 
 DEFAULT_CHANGE_POLICY = "acme-change"
 DEFAULT_INCIDENT_POLICY = "acme-incident"
+DEFAULT_CATALOG = "acme-catalog"
 
 
 class DefinitionError(ValueError):
@@ -71,7 +74,7 @@ def parse(data: dict, source: str = "definition") -> AnyDefinition:
             for part in message.split("; "):
                 problems.append(f"{source}: {_location(error['loc'])}: {part}")
         raise DefinitionError(problems) from None
-    if isinstance(definition, (ChangePolicy, IncidentPolicy)):
+    if isinstance(definition, (ChangePolicy, IncidentPolicy, Catalog)):
         try:
             org = get(definition.organisation, Organisation)
         except DefinitionError as err:

@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.channels import Channel, channel_from_env
 from activities.cmdb import CmdbActivities, seed
 from activities.db import DEFAULT_URL, Database
+from activities.fulfillment import FulfillmentActivities
 from activities.notify import NotifyActivities
 from activities.webhook import WebhookActivities
 from definitions import registry
@@ -22,8 +23,11 @@ from definitions.org import Organisation
 from workflows.change import ChangeWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.incident_dedup import IncidentDedupWorkflow
+from workflows.item import ItemWorkflow
+from workflows.request import RequestWorkflow
+from workflows.task import ManualTaskWorkflow
 
-WORKFLOWS = [ChangeWorkflow, IncidentWorkflow, IncidentDedupWorkflow]
+WORKFLOWS = [ChangeWorkflow, IncidentWorkflow, IncidentDedupWorkflow, RequestWorkflow, ItemWorkflow, ManualTaskWorkflow]
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "jinja2")
 
 
@@ -31,12 +35,14 @@ def database_from_env() -> Database:
     return Database(os.environ.get("ITSM_DB_URL", DEFAULT_URL))
 
 
-def activities_for(db: Database, channel: Channel) -> list:
+def activities_for(db: Database, channel: Channel, fulfillment: FulfillmentActivities | None = None) -> list:
     cmdb = CmdbActivities(db)
     notify = NotifyActivities(db, channel)
     webhook = WebhookActivities(db)
+    fulfillment = fulfillment or FulfillmentActivities(db)
     return [cmdb.find_conflicts, cmdb.reserve_calendar, cmdb.release_calendar, cmdb.record_change,
-            cmdb.record_incident, cmdb.impacted_services, notify.notify, webhook.post_webhook]
+            cmdb.record_incident, cmdb.impacted_services, notify.notify, webhook.post_webhook,
+            fulfillment.run_action, fulfillment.undo_action]
 
 
 def build_worker(
@@ -45,6 +51,7 @@ def build_worker(
     db: Database | None = None,
     channel: Channel | None = None,
     organisation: str | None = None,
+    fulfillment: FulfillmentActivities | None = None,
     **options,
 ) -> Worker:
     """A worker for every process; seeds the CMDB from the organisation definition."""
@@ -55,7 +62,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activities_for(db, channel or channel_from_env()),
+        activities=activities_for(db, channel or channel_from_env(), fulfillment),
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)

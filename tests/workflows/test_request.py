@@ -1,0 +1,220 @@
+"""Request fulfillment under time skipping: every catalog item end to end, approval
+reuse, DAG order and parallelism, manual fallback, cancel compensation, VPN expiry."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities.fulfillment import FulfillmentActivities
+from cli import request_ops
+from cli.ids import new_id
+from cli.request_submit import build_request
+from definitions import acme
+from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
+from worker.main import build_worker
+from workflows.change_models import ApproveInput, RejectInput
+from workflows.request_models import CancelRequestInput, ItemPlan, TaskActionInput
+
+
+async def assert_refused(awaitable, text: str) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await awaitable
+    assert text in str(refused.value.cause), refused.value.cause
+
+
+class Requests:
+    def __init__(self, env, task_queue):
+        self.env, self.task_queue, self.ids = env, task_queue, []
+
+    async def submit(self, item: str, requested_by: str = "alice", **variables):
+        request = build_request(item_name=item, raw={k: str(v) for k, v in variables.items()},
+                                requested_by=requested_by)
+        return await self.start(request)
+
+    async def start(self, request):
+        self.ids += [request.id, *(p.id for p in request.plans)]
+        return await request_ops.submit(self.env.client, request, self.task_queue)
+
+    async def item(self, item_id):
+        return await request_ops.status(self.env.client, item_id)
+
+    async def open_task(self, item_id, name):
+        from temporalio.service import RPCError
+
+        for _ in range(50):
+            try:
+                task = next(t for t in (await self.item(item_id)).tasks if t.name == name)
+            except RPCError:  # the item has not started yet
+                await self.env.sleep(timedelta(seconds=1))
+                continue
+            if task.task_id and task.state.value == "open":
+                self.ids.append(task.task_id)
+                return task.task_id
+            await self.env.sleep(timedelta(seconds=1))
+        raise AssertionError(f"task {name} of {item_id} never opened")
+
+    async def until(self, run_id, state):
+        for _ in range(60):
+            status = await request_ops.status(self.env.client, run_id)
+            if status.state.value == state:
+                return status
+            await self.env.sleep(timedelta(seconds=1))
+        raise AssertionError(f"{run_id} never reached {state}: {status.state.value}")
+
+    async def do_task(self, task_id, actor, name="complete", notes="done"):
+        return await request_ops.task_action(self.env.client, task_id, name, TaskActionInput(actor=actor, notes=notes))
+
+    async def cleanup(self):
+        for run_id in self.ids:
+            handle = self.env.client.get_workflow_handle(run_id)
+            try:
+                if (await handle.describe()).status.name == "RUNNING":
+                    await handle.terminate("test finished")
+            except Exception:
+                pass
+
+
+@pytest.fixture
+async def requests(env, task_queue):
+    tracker = Requests(env, task_queue)
+    yield tracker
+    await tracker.cleanup()
+
+
+@asynccontextmanager
+async def worker(env, task_queue, db, channel, failing=()):
+    async with build_worker(env.client, task_queue, db=db, channel=channel,
+                            fulfillment=FulfillmentActivities(db, failing=set(failing))):
+        yield
+
+
+def records(db):
+    with db.transaction() as cur:
+        return cur.all("SELECT action, resource, detail, undone_at IS NOT NULL FROM fulfillment_record "
+                       "ORDER BY created_at, action")
+
+
+async def test_laptop_manual_then_automated(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("laptop", model="pro-16", justification="dev work")
+        assert request.state.value == "fulfilling"
+        item_id = request.items[0].id
+        task_id = await requests.open_task(item_id, "prepare")
+        await assert_refused(requests.do_task(task_id, "dave"), "not in group 'service-desk'")
+        await requests.do_task(task_id, "erin", notes="handed over")
+        final = await request_ops.status(env.client, request.id)
+        await env.client.get_workflow_handle(request.id).result()
+        final = await request_ops.status(env.client, request.id)
+        item = await requests.item(item_id)
+    assert final.state.value == "fulfilled" and item.state.value == "fulfilled"
+    assert [(t.name, t.state.value, t.by) for t in item.tasks] == [("prepare", "done", "erin"), ("record-asset", "done", None)]
+    assert records(db) == [("record_asset", f"laptop:{item_id}", "pro-16", 0)]
+    assert "task.assigned" not in channel.keys() and "assigned" in channel.keys() and "fulfilled" in channel.keys()
+
+
+async def test_vpn_needs_network_approval_and_expires_exactly(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("vpn-access", duration=2, reason="travel")
+        assert request.state.value == "approval"
+        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="alice")), "segregation of duties")
+        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="erin")), "not in group 'network'")
+        item = await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
+        assert item.state.value == "fulfilled" and records(db) == [("grant_vpn", "vpn", "2 days", 0)]
+        opened = item.events[0].time
+        assert item.expires_at == opened + timedelta(days=2)
+        await env.sleep(item.expires_at - await env.get_current_time() - timedelta(minutes=1))
+        assert records(db)[0][3] == 0
+        await env.sleep(timedelta(minutes=2))
+        item = await requests.item(item.id)
+    assert records(db)[0][3] == 1
+    expired = next(e for e in item.events if e.action == "expired")
+    assert abs(expired.time - item.expires_at) < timedelta(seconds=1)
+    assert [t.state.value for t in item.tasks] == ["compensated"]
+
+
+async def test_vpn_rejected_rolls_up(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("vpn-access", duration=5, reason="x")
+        item = await request_ops.decide(env.client, request.id, "reject", RejectInput(actor="frank", reason="no"))
+        assert item.state.value == "rejected" and "rejected by frank" in item.reason
+        await env.client.get_workflow_handle(request.id).result()
+        final = await request_ops.status(env.client, request.id)
+    assert final.state.value == "rejected" and records(db) == []
+
+
+@pytest.mark.parametrize("role, approval", [("read", False), ("write", True)])
+async def test_db_access_approval_depends_on_role(env, task_queue, db, channel, requests, role, approval):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("db-access", database="db-prod-1", role=role)
+        item_id = request.items[0].id
+        assert request.state.value == ("approval" if approval else "fulfilling")
+        if approval:
+            await request_ops.decide(env.client, item_id, "approve", ApproveInput(actor="grace"))
+        task_id = await requests.open_task(item_id, "verify")
+        assert records(db) == [("grant_db", "db-prod-1", role, 0)]
+        await requests.do_task(task_id, "grace")
+        await env.client.get_workflow_handle(request.id).result()
+        assert (await requests.item(item_id)).state.value == "fulfilled"
+
+
+async def test_onboarding_dag_order_and_parallelism(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("onboarding", name="Zoe Zhang", start_date="2026-12-01", team="web")
+        ids = {ref.item: ref.id for ref in request.items}
+        laptop_task = await requests.open_task(ids["laptop"], "prepare")
+        status = await request_ops.status(env.client, request.id)
+        states = {ref.item: ref.state.value for ref in status.items}
+        assert states == {"account": "fulfilled", "laptop": "fulfilling", "vpn-access": "approval", "welcome": "requested"}
+        await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
+        await requests.do_task(laptop_task, "frank")
+        status = await requests.until(request.id, "fulfilled")
+        assert (await env.client.get_workflow_handle(request.id).describe()).status.name == "RUNNING"
+    started = [e.details.split()[1] for e in status.events if e.action == "item"]
+    assert started[0] == "account" and set(started[1:3]) == {"laptop", "vpn-access"} and started[3] == "welcome"
+    starts = {e.details.split()[1]: e.time for e in status.events if e.action == "item"}
+    assert abs(starts["laptop"] - starts["vpn-access"]) < timedelta(seconds=1)  # both right after account
+    assert status.state.value == "fulfilled"
+    welcome = [m for m in channel.sent if m.key.endswith(":task.send")]
+    assert len(welcome) == 1 and welcome[0].subject.endswith("Welcome, Zoe Zhang!")
+
+
+async def test_automation_falls_back_to_a_manual_task_after_retries(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel, failing={"grant_vpn"}):
+        request = await requests.submit("vpn-access", duration=3, reason="x")
+        item = await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
+        task_id = await requests.open_task(item.id, "grant")
+        item = await requests.item(item.id)
+        assert item.tasks[0].fallback and item.tasks[0].group == "network"
+        assert any(e.action == "fallback" and "backend unavailable" in e.details for e in item.events)
+        await requests.do_task(task_id, "frank", notes="granted by hand")
+        item = await requests.item(item.id)
+    assert item.state.value == "fulfilled" and records(db) == []
+
+
+async def test_cancel_compensates_completed_automation_in_reverse(env, task_queue, db, channel, requests):
+    item = CatalogItem(name="kit", title="Kit", tasks=[
+        FulfillmentTask(name="account", kind=TaskKind.AUTOMATED, action="create_account", group="service-desk",
+                        title="account"),
+        FulfillmentTask(name="vpn", kind=TaskKind.AUTOMATED, action="grant_vpn", group="network", title="vpn",
+                        after=["account"]),
+        FulfillmentTask(name="handover", kind=TaskKind.MANUAL, group="service-desk", title="hand over",
+                        after=["vpn"]),
+    ])
+    base = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "x"}, requested_by="alice")
+    plan = ItemPlan(id=new_id("RITM"), item=item, variables={"name": "Zoe", "team": "web", "duration": 5})
+    request = base.model_copy(update={"item": "kit", "plans": [plan]})
+    async with worker(env, task_queue, db, channel):
+        await requests.start(request)
+        await requests.open_task(plan.id, "handover")
+        await assert_refused(request_ops.cancel(env.client, request.id, CancelRequestInput(actor="dave")), "only the requester or service-desk")
+        final = await request_ops.cancel(env.client, request.id, CancelRequestInput(actor="alice", reason="left"))
+        item_status = await requests.item(plan.id)
+    assert final.state.value == "canceled"
+    compensations = [e.details for e in item_status.events if e.action == "compensated"]
+    assert compensations == ["vpn (left)", "account (left)"]
+    assert [t.state.value for t in item_status.tasks] == ["compensated", "compensated", "canceled"]
+    assert sorted(r[3] for r in records(db)) == [1, 1]

@@ -1,0 +1,243 @@
+"""A requested item (RITM-…): approvals through the shared engine, then the task DAG
+(automated tasks fall back to a manual task when retries are exhausted), optional expiry,
+and compensation of completed automated tasks in reverse order on cancel or failure."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import ActionInput, ActionResult
+    from definitions.catalog import FulfillmentTask, TaskKind
+    from workflows import sla
+    from workflows.approvals import ApprovalState, Decision, run_chain
+    from workflows.base import CMDB_OPTIONS, ProcessWorkflow, refuse
+    from workflows.change_models import ApproveInput, RejectInput
+    from workflows.incident_models import Event, SlaClock
+    from workflows.request_models import (
+        ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState, TaskStatus,
+    )
+    from workflows.search_attributes import typed
+
+R = RequestState
+ACTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3)
+
+
+@workflow.defn
+class ItemWorkflow(ProcessWorkflow):
+    @workflow.init
+    def __init__(self, item: ItemInput) -> None:
+        self._init_base()
+        self._in, self._item, self._org = item, item.plan.item, item.organisation
+        chain = self._item.approval if self._item.needs_approval(item.plan.variables) else None
+        self._approvals = ApprovalState.from_chain(chain)
+        self._s = ItemStatus(
+            id=item.id, request_id=item.request_id, item=self._item.name, title=self._item.title,
+            variables=item.plan.variables, requested_for=item.requested_for,
+            tasks=[TaskStatus(name=t.name, kind=t.kind.value, title=t.title, group=t.group) for t in self._item.tasks],
+            sla=SlaClock(name="fulfillment", target=self._item.sla, calendar=item.calendar.name),
+        )
+        self._opened = workflow.now()
+        self._cancel: str | None = None
+        self._undo: list[tuple[str, str]] = []
+        self._children: dict[str, workflow.ChildWorkflowHandle] = {}
+
+    @workflow.run
+    async def run(self, item: ItemInput) -> ItemStatus:
+        self._event(item.requested_by, "requested", ", ".join(f"{k}={v}" for k, v in item.plan.variables.items()))
+        if self._approvals.levels:
+            await self._enter(R.APPROVAL)
+            outcome = await run_chain(self._approvals, self._item.approval, self._org, item.requested_by, self)
+            if outcome != Decision.APPROVED and self._cancel is None:
+                self._s.reason = self._approvals.reason
+                await self._enter(R.REJECTED)
+        if self._s.state not in (R.REJECTED,) and self._cancel is None:
+            await self._enter(R.FULFILLING)
+            if await self._run_plan():
+                await self._fulfilled()
+            elif self._cancel is None:
+                await self._compensate("a task failed")
+                await self._enter(R.FAILED)
+        if self._cancel is not None and self._s.state not in (R.REJECTED, R.FAILED):
+            await self._compensate(self._cancel)
+            self._s.reason = self._cancel
+            await self._enter(R.CANCELED)
+        self.finish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    async def _fulfilled(self) -> None:
+        await self._enter(R.FULFILLED)
+        await self.notify("fulfilled", "item_fulfilled", [self._in.requested_by])
+        if not self._item.expiry_variable:
+            return
+        days = int(self._in.plan.variables[self._item.expiry_variable])
+        self._s.expires_at = self._opened + timedelta(days=days)
+        if not await self.wait(lambda: False, self._s.expires_at - workflow.now(), f"access expires after {days} days"):
+            await self._compensate(f"expired after {days} days")
+            self._event("system", "expired", "access revoked")
+
+    async def _run_plan(self) -> bool:
+        pending = list(self._item.tasks)
+        running: dict[str, asyncio.Task] = {}
+        while True:
+            if self._cancel is not None or any(t.state == TaskState.FAILED for t in self._s.tasks):
+                for handle in self._children.values():
+                    await handle.signal("cancel", self._cancel or "a sibling task failed")
+                if running:
+                    await asyncio.gather(*running.values(), return_exceptions=True)
+                return False
+            for task in [t for t in pending if all(self._task(d).state == TaskState.DONE for d in t.after)]:
+                pending.remove(task)
+                self._task(task.name).state = TaskState.RUNNING
+                running[task.name] = asyncio.create_task(self._run_task(task))
+            if not pending and not running:
+                return True
+            finished = lambda: any(r.done() for r in running.values())  # noqa: E731
+            busy = lambda: any(t.state == TaskState.RUNNING for t in self._s.tasks)  # noqa: E731
+            if busy():  # automation under way: not a stable state, so updates keep waiting
+                await workflow.wait_condition(lambda: finished() or not busy() or self._cancel is not None)
+            else:
+                await self.wait(finished, None, "people to do their tasks")
+            for name in [n for n, r in running.items() if r.done()]:
+                running.pop(name).result()
+
+    def _task(self, name: str) -> TaskStatus:
+        return next(t for t in self._s.tasks if t.name == name)
+
+    async def _run_task(self, task: FulfillmentTask) -> None:
+        kinds = {TaskKind.AUTOMATED: self._automated, TaskKind.MANUAL: self._manual, TaskKind.NOTIFY: self._notify}
+        await kinds[task.kind](task, self._task(task.name))
+        self._task(task.name).finished_at = workflow.now()
+
+    async def _automated(self, task: FulfillmentTask, status: TaskStatus) -> None:
+        key = f"{self._s.id}:{task.name}"
+        try:
+            await workflow.execute_activity(
+                "run_action", ActionInput(key=key, action=task.action, item_id=self._s.id,
+                                          requested_for=self._in.requested_for, variables=self._in.plan.variables),
+                result_type=ActionResult, summary=f"{task.title} ({task.action})",
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=ACTION_RETRY)
+        except ActivityError as err:
+            cause = getattr(err.cause, "message", str(err))
+            self._event("system", "fallback", f"{task.name}: automation failed after retries ({cause}); "
+                                              f"manual task for {task.group}")
+            status.fallback = True
+            await self._manual(task, status)
+            return
+        self._undo.append((task.name, key))
+        status.state = TaskState.DONE
+        self._event("system", "done", task.title)
+
+    async def _manual(self, task: FulfillmentTask, status: TaskStatus) -> None:
+        task_id = self._new_id("TASK")
+        status.task_id, status.state = task_id, TaskState.OPEN
+        self._event("system", "task", f"{task_id} for {task.group}: {task.title}")
+        handle = await workflow.start_child_workflow(
+            "ManualTaskWorkflow",
+            ManualTaskInput(id=task_id, item_id=self._s.id, request_id=self._s.request_id, title=task.title,
+                            group=task.group, requested_for=self._in.requested_for, organisation=self._org,
+                            details=", ".join(f"{k}={v}" for k, v in self._in.plan.variables.items())),
+            id=task_id, result_type=ManualTaskResult, parent_close_policy=ParentClosePolicy.TERMINATE,
+            memo={"title": task.title}, search_attributes=typed({
+                "ItsmProcess": "task", "ItsmState": "open", "ItsmGroup": task.group, "ItsmParent": self._s.id,
+                "ItsmRequester": self._in.requested_by}),
+        )
+        self._children[task.name] = handle
+        result = await handle
+        self._children.pop(task.name, None)
+        status.state, status.by, status.notes = result.state, result.by, result.notes
+        self._event(result.by or "system", result.state.value, f"{task_id}: {task.title}"
+                    + (f" ({result.notes})" if result.notes else ""))
+
+    async def _notify(self, task: FulfillmentTask, status: TaskStatus) -> None:
+        recipients = [u for u in (self._in.requested_by, self._in.requested_for) if self._org.person(u)]
+        await self.notify(f"task.{task.name}", "welcome", recipients or [task.group])
+        status.state = TaskState.DONE
+
+    async def _compensate(self, reason: str) -> None:
+        """Undo completed automated tasks, last first, recording each."""
+        while self._undo:
+            name, key = self._undo.pop()
+            await workflow.execute_activity("undo_action", key, result_type=bool, summary=f"undo {name}",
+                                            **CMDB_OPTIONS)
+            self._task(name).state = TaskState.COMPENSATED
+            self._event("system", "compensated", f"{name} ({reason})")
+
+    def _new_id(self, prefix: str) -> str:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        suffix = "".join(workflow.random().choice(alphabet) for _ in range(4))
+        return f"{prefix}-{workflow.now():%Y%m%d}-{suffix}"
+
+    def _event(self, actor: str, action: str, details: str = "") -> None:
+        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+
+    async def _enter(self, state: RequestState) -> None:
+        self._s.state = state
+        self.set_search_state(state.value)
+        self._event("system", "state", state.value)
+        await workflow.get_external_workflow_handle(self._s.request_id).signal(
+            "item_changed", ItemEvent(item_id=self._s.id, state=state, reason=self._s.reason))
+
+    def interrupted(self) -> bool:
+        return self._cancel is not None
+
+    def _organisation(self):
+        return self._org
+
+    def _template_folder(self) -> str:
+        return "request"
+
+    def _notify_context(self) -> dict:
+        return {"item": self._s.model_dump(mode="json", include={"id", "request_id", "item", "title", "state",
+                                                                 "variables", "requested_for", "reason"})}
+
+    @workflow.query
+    def status(self) -> ItemStatus:
+        status = self._s.model_copy(deep=True)
+        status.approvals = [lvl.model_copy(deep=True) for lvl in self._approvals.levels]
+        final = self._s.state not in (R.REQUESTED, R.APPROVAL, R.FULFILLING)
+        done_at = max((e.time for e in self._s.events if e.action == "state"), default=None) if final else None
+        status.sla.met_at = done_at
+        sla.refresh(status.sla, self._in.calendar, self._opened, [], workflow.now())
+        return status
+
+    @workflow.signal
+    def cancel(self, reason: str) -> None:
+        if self._cancel is None and self._s.state in (R.REQUESTED, R.APPROVAL, R.FULFILLING, R.FULFILLED):
+            self._cancel = reason or "canceled"
+
+    def _validate_decision(self, actor: str) -> None:
+        if self._s.state != R.APPROVAL:
+            refuse(f"{self._s.id} is {self._s.state.value}, not awaiting approval")
+        refusal = self._approvals.refusal(actor, self._org, self._in.requested_by)
+        if refusal:
+            refuse(refusal)
+
+    async def _decide(self, actor: str, decision: Decision, comment: str) -> ItemStatus:
+        self._validate_decision(actor)
+        self._approvals.record(actor, decision, workflow.now(), comment)
+        await self.until_settled()
+        return self.status()
+
+    @workflow.update
+    async def approve(self, decision: ApproveInput) -> ItemStatus:
+        return await self._decide(decision.actor, Decision.APPROVED, decision.comment)
+
+    @approve.validator
+    def _validate_approve(self, decision: ApproveInput) -> None:
+        self._validate_decision(decision.actor)
+
+    @workflow.update
+    async def reject(self, decision: RejectInput) -> ItemStatus:
+        return await self._decide(decision.actor, Decision.REJECTED, decision.reason)
+
+    @reject.validator
+    def _validate_reject(self, decision: RejectInput) -> None:
+        self._validate_decision(decision.actor)

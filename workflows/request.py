@@ -1,0 +1,154 @@
+"""A request (REQ-…): one item, or a bundle of items with a DAG, each a child
+ItemWorkflow (RITM-…). Item states roll up to the request; cancel reaches every item,
+which compensates its own completed work."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.base import ProcessWorkflow, refuse
+    from workflows.incident_models import Event
+    from workflows.request_models import (
+        FINAL, CancelRequestInput, ItemEvent, ItemInput, ItemRef, RequestInput, RequestState, RequestStatus,
+    )
+    from workflows.search_attributes import typed
+
+R = RequestState
+
+
+def roll_up(items: list[ItemRef], canceled: bool) -> RequestState:
+    states = {ref.state for ref in items}
+    if states & {R.REQUESTED, R.APPROVAL, R.FULFILLING}:
+        return R.APPROVAL if R.APPROVAL in states else R.FULFILLING
+    for final in (R.CANCELED if canceled else None, R.FAILED, R.REJECTED, R.CANCELED):
+        if final in states:
+            return final
+    return R.FULFILLED
+
+
+@workflow.defn
+class RequestWorkflow(ProcessWorkflow):
+    @workflow.init
+    def __init__(self, request: RequestInput) -> None:
+        self._init_base()
+        self._in = request
+        self._s = RequestStatus(
+            id=request.id, item=request.item, title=request.title, requested_by=request.requested_by,
+            requested_for=request.requested_for, variables=request.variables,
+            items=[ItemRef(id=p.id, item=p.item.name, after=p.after) for p in request.plans],
+        )
+        self._started: set[str] = set()
+        self._handles: list = []
+        self._reported: set[str] = set()
+        self._cancel: CancelRequestInput | None = None
+        self._dirty = False
+
+    @workflow.run
+    async def run(self, request: RequestInput) -> RequestStatus:
+        self._event(request.requested_by, "submitted", f"{request.item} for {request.requested_for}")
+        while True:
+            self._dirty = False
+            await self._advance()
+            state = roll_up(self._s.items, self._cancel is not None)
+            if state != self._s.state:
+                self._s.state = state
+                self.set_search_state(state.value)
+                self._event("system", "state", state.value)
+            if all(ref.state in FINAL for ref in self._s.items):
+                break
+            await self.wait(lambda: self._dirty, None, "items to progress")
+        # The state is final; items with a lifetime of their own (access that expires) are
+        # still followed, so the request closes when the last of them does.
+        self.finish()
+        await asyncio.gather(*self._handles, return_exceptions=True)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._s
+
+    async def _advance(self) -> None:
+        """Start items whose predecessors are fulfilled; skip those whose never will be;
+        pass a cancel on to every running item."""
+        refs = {ref.id: ref for ref in self._s.items}
+        for ref in self._s.items:
+            if ref.id in self._started or ref.state in FINAL:
+                continue
+            blocked = [refs[d] for d in ref.after if refs[d].state in FINAL - {R.FULFILLED}]
+            if self._cancel is not None or blocked:
+                ref.state = R.CANCELED
+                ref.reason = "request canceled" if self._cancel else f"skipped: {blocked[0].item} {blocked[0].state.value}"
+                self._event("system", "skipped", f"{ref.id} {ref.item}: {ref.reason}")
+            elif all(refs[d].state == R.FULFILLED for d in ref.after):
+                await self._start(ref)
+        if self._cancel is not None:
+            for ref in self._s.items:
+                if ref.id in self._started and ref.state not in FINAL:
+                    await workflow.get_external_workflow_handle(ref.id).signal("cancel", self._cancel.reason or
+                                                                               f"canceled by {self._cancel.actor}")
+
+    async def _start(self, ref: ItemRef) -> None:
+        plan = next(p for p in self._in.plans if p.id == ref.id)
+        self._started.add(ref.id)
+        handle = await workflow.start_child_workflow(
+            "ItemWorkflow",
+            ItemInput(id=ref.id, request_id=self._s.id, plan=plan, requested_by=self._in.requested_by,
+                      requested_for=self._in.requested_for, organisation=self._in.organisation,
+                      calendar=self._in.calendar),
+            id=ref.id, parent_close_policy=ParentClosePolicy.ABANDON, memo={"title": plan.item.title},
+            search_attributes=typed({"ItsmProcess": "item", "ItsmState": "requested", "ItsmType": plan.item.name,
+                                     "ItsmParent": self._s.id, "ItsmRequester": self._in.requested_by}),
+        )
+        self._handles.append(handle)
+        self._event("system", "item", f"{ref.id} {ref.item} started")
+
+    def _event(self, actor: str, action: str, details: str = "") -> None:
+        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+
+    def _organisation(self):
+        return self._in.organisation
+
+    def _template_folder(self) -> str:
+        return "request"
+
+    def _notify_context(self) -> dict:
+        return {}
+
+    @workflow.signal
+    def item_changed(self, event: ItemEvent) -> None:
+        ref = next((r for r in self._s.items if r.id == event.item_id), None)
+        if ref is not None:
+            ref.state, ref.reason = event.state, event.reason
+            self._reported.add(ref.id)
+            self._dirty = True
+
+    @workflow.query
+    def status(self) -> RequestStatus:
+        return self._s
+
+    @workflow.update
+    async def settle(self) -> RequestStatus:
+        """Returns once every started item has reported and the request waits."""
+        await workflow.wait_condition(lambda: self.settled() and self._started <= self._reported)
+        return self._s
+
+    @workflow.update
+    async def cancel(self, cancel: CancelRequestInput) -> RequestStatus:
+        self._validate_cancel(cancel)
+        self._cancel = cancel
+        self._event(cancel.actor, "cancel", cancel.reason)
+        self._dirty = True
+        await workflow.wait_condition(lambda: self.settled() and all(
+            r.state in FINAL for r in self._s.items if r.id in self._started))
+        return self._s
+
+    @cancel.validator
+    def _validate_cancel(self, cancel: CancelRequestInput) -> None:
+        org = self._in.organisation
+        if org.person(cancel.actor) is None:
+            refuse(f"unknown user {cancel.actor!r}")
+        if self._s.state in FINAL or self._cancel is not None:
+            refuse(f"{self._s.id} is {self._s.state.value} and can no longer be canceled")
+        if cancel.actor != self._in.requested_by and cancel.actor not in org.members(self._in.cancel_group):
+            refuse(f"only the requester or {self._in.cancel_group} may cancel {self._s.id}")

@@ -1,0 +1,157 @@
+"""Boundary models of request fulfillment: request (REQ) → items (RITM) → manual
+tasks (TASK). Add fields, never reorder meaning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from definitions.calendar import BusinessCalendar
+from definitions.catalog import CatalogItem
+from definitions.org import Organisation
+from workflows.approvals import LevelState
+from workflows.incident_models import Event, SlaClock
+
+
+class RequestState(StrEnum):
+    REQUESTED = "requested"
+    APPROVAL = "approval"
+    FULFILLING = "fulfilling"
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+FINAL = {RequestState.FULFILLED, RequestState.REJECTED, RequestState.CANCELED, RequestState.FAILED}
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    OPEN = "open"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    COMPENSATED = "compensated"
+
+
+class TaskStatus(BaseModel):
+    name: str
+    kind: str
+    title: str
+    state: TaskState = TaskState.PENDING
+    group: str | None = None
+    task_id: str | None = None
+    by: str | None = None
+    notes: str = ""
+    fallback: bool = False
+    finished_at: datetime | None = None
+
+
+class ItemPlan(BaseModel):
+    """One item of a request, resolved and validated at submit."""
+
+    id: str
+    item: CatalogItem
+    variables: dict
+    after: list[str] = []
+
+
+class ItemInput(BaseModel):
+    id: str
+    request_id: str
+    plan: ItemPlan
+    requested_by: str
+    requested_for: str
+    organisation: Organisation
+    calendar: BusinessCalendar
+
+
+class ItemStatus(BaseModel):
+    id: str
+    request_id: str
+    item: str
+    title: str
+    state: RequestState = RequestState.REQUESTED
+    variables: dict = {}
+    requested_for: str = ""
+    approvals: list[LevelState] = []
+    tasks: list[TaskStatus] = []
+    events: list[Event] = []
+    sla: SlaClock | None = None
+    expires_at: datetime | None = None
+    reason: str = ""
+
+
+class ItemEvent(BaseModel):
+    item_id: str
+    state: RequestState
+    reason: str = ""
+
+
+class RequestInput(BaseModel):
+    id: str
+    item: str
+    title: str
+    variables: dict
+    requested_by: str
+    requested_for: str
+    plans: list[ItemPlan]
+    organisation: Organisation
+    calendar: BusinessCalendar
+    cancel_group: str = "service-desk"
+
+
+class ItemRef(BaseModel):
+    id: str
+    item: str
+    state: RequestState = RequestState.REQUESTED
+    after: list[str] = []
+    reason: str = ""
+
+
+class RequestStatus(BaseModel):
+    id: str
+    item: str
+    title: str
+    state: RequestState = RequestState.REQUESTED
+    requested_by: str
+    requested_for: str
+    variables: dict = {}
+    items: list[ItemRef] = []
+    events: list[Event] = []
+    reason: str = ""
+
+
+class ManualTaskInput(BaseModel):
+    id: str
+    item_id: str
+    request_id: str
+    title: str
+    group: str
+    requested_for: str
+    details: str = ""
+    organisation: Organisation
+
+
+class ManualTaskResult(BaseModel):
+    id: str
+    state: TaskState
+    title: str = ""
+    group: str = ""
+    item_id: str = ""
+    by: str | None = None
+    notes: str = ""
+
+
+class TaskActionInput(BaseModel):
+    actor: str
+    notes: str = ""
+
+
+class CancelRequestInput(BaseModel):
+    actor: str
+    reason: str = ""
