@@ -168,14 +168,60 @@ class Demo:
         _say(f"{incident_id}: response SLA {response.elapsed_percent:.1f}% used, met; "
              f"impacted services {', '.join(status.impacted_services)}")
 
+    async def requests(self) -> None:
+        """Onboarding (account → laptop ∥ VPN → welcome) and a database read grant."""
+        from cli import request_ops
+        from cli.request_submit import build_request
+        from workflows.change_models import ApproveInput
+        from workflows.request_models import TaskActionInput
+
+        async def open_task(item_id: str, name: str) -> str:
+            while True:
+                try:
+                    item = await request_ops.status(self.client, item_id)
+                    task = next(t for t in item.tasks if t.name == name)
+                    if task.task_id and task.state.value == "open":
+                        return task.task_id
+                except Exception:  # the item has not started yet
+                    pass
+                await asyncio.sleep(0.3)
+
+        onboarding = build_request(item_name="onboarding", requested_by="erin", requested_for="alice",
+                                   raw={"name": "Zoe Zhang", "start_date": "2026-12-01", "team": "web"})
+        status = await request_ops.submit(self.client, onboarding, self.task_queue)
+        self.ids.append((status.id, "request: onboarding bundle"))
+        _say(f"erin requested onboarding → {status.id} ({', '.join(f'{r.item} {r.state.value}' for r in status.items)})")
+        items = {r.item: r.id for r in status.items}
+        laptop_task = await open_task(items["laptop"], "prepare")
+        while (await request_ops.status(self.client, items["vpn-access"])).state.value != "approval":
+            await asyncio.sleep(0.3)
+        approved = await request_ops.decide(self.client, status.id, "approve", ApproveInput(actor="dave"))
+        _say(f"dave approved {approved.id} (vpn-access) → {approved.state.value}")
+        done = await request_ops.task_action(self.client, laptop_task, "complete",
+                                             TaskActionInput(actor="frank", notes="laptop handed over"))
+        _say(f"frank completed {done.id} (prepare laptop) → {done.state.value}")
+        while (await request_ops.status(self.client, status.id)).state.value != "fulfilled":
+            await asyncio.sleep(0.3)
+        _say(f"{status.id} fulfilled; VPN access expires in 90 days and is then revoked automatically")
+
+        read = build_request(item_name="db-access", requested_by="alice", raw={"database": "db-prod-1", "role": "read"})
+        status = await request_ops.submit(self.client, read, self.task_queue)
+        self.ids.append((status.id, "request: db read access, no approval"))
+        verify = await open_task(status.items[0].id, "verify")
+        await request_ops.task_action(self.client, verify, "complete", TaskActionInput(actor="grace", notes="works"))
+        _say(f"alice's {status.id} (db-access read): granted, verified by grace")
+
     async def timelines(self) -> None:
         from cli import change_ops
         from cli.audit import audit_rows
 
-        from cli import incident_ops
+        from cli import incident_ops, request_ops
 
         for change_id, label in self.ids:
-            if change_id.startswith("INC"):
+            if change_id.startswith("REQ"):
+                status = await request_ops.status(self.client, change_id)
+                outcome = status.state.value
+            elif change_id.startswith("INC"):
                 status = await incident_ops.status(self.client, change_id)
                 outcome = f"{status.state.value} ({status.resolution_code})"
             else:
@@ -205,6 +251,8 @@ async def _run(task_queue: str) -> None:
         )
         click.echo("\nIncident process (policy acme-incident)")
         await demo.incident()
+        click.echo("\nRequest fulfillment (catalog acme-catalog)")
+        await demo.requests()
         await demo.timelines()
 
 

@@ -48,7 +48,7 @@ async def decide(client: Client, run_id: str, name: str, arg, rpc_timeout: timed
     if not run_id.startswith("REQ-"):
         return await ops.update(client, run_id, name, arg, ItemStatus, rpc_timeout)
     request = await ops.status(client, run_id, RequestStatus, rpc_timeout)
-    waiting = [ref.id for ref in request.items if ref.state == RequestState.APPROVAL]
+    waiting = [item.id for item in await items(client, request) if item and item.state == RequestState.APPROVAL]
     if not waiting:
         raise LookupError(f"{run_id} has no item awaiting approval")
     refusal: Exception | None = None

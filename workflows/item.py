@@ -137,8 +137,7 @@ class ItemWorkflow(ProcessWorkflow):
 
     async def _manual(self, task: FulfillmentTask, status: TaskStatus) -> None:
         task_id = self._new_id("TASK")
-        status.task_id, status.state = task_id, TaskState.OPEN
-        self._event("system", "task", f"{task_id} for {task.group}: {task.title}")
+        status.task_id = task_id
         handle = await workflow.start_child_workflow(
             "ManualTaskWorkflow",
             ManualTaskInput(id=task_id, item_id=self._s.id, request_id=self._s.request_id, title=task.title,
@@ -150,6 +149,8 @@ class ItemWorkflow(ProcessWorkflow):
                 "ItsmRequester": self._in.requested_by}),
         )
         self._children[task.name] = handle
+        status.state = TaskState.OPEN
+        self._event("system", "task", f"{task_id} for {task.group}: {task.title}")
         result = await handle
         self._children.pop(task.name, None)
         status.state, status.by, status.notes = result.state, result.by, result.notes

@@ -227,3 +227,31 @@ def test_incident_lifecycle_through_the_cli(stack, worker):
     with sqlite3.connect(home / "cmdb.sqlite3") as conn:
         assert conn.execute("SELECT ci, resolution_code FROM incident_record WHERE incident_id = ?",
                             (incident_id,)).fetchall() == [("lb-01", "rollback")]
+
+
+def test_request_through_the_cli(stack, worker):
+    server, cli, home = stack
+    bad = cli("request", "submit", "vpn-access", "--var", "duration=120", "--var", "reason=x", "--as", "alice", code=2)
+    assert bad.stderr.strip() == "itsm: duration: 120 is out of range 1-90"
+    request_id = cli("request", "submit", "laptop", "--var", "model=mac-14", "--var", "justification=design",
+                     "--as", "alice").stdout.strip()
+    assert request_id.startswith("REQ-")
+    shown = cli.json("request", "show", request_id)
+    assert shown["state"] == "fulfilling"
+    task_id = shown["items"][0]["tasks"][0]["task_id"]
+    deadline = time.monotonic() + 10
+    while not any(r["id"] == task_id for r in cli.json("task", "list", "--mine", "--as", "erin")):
+        assert time.monotonic() < deadline, "task never listed for erin"
+        time.sleep(0.3)
+    assert all(r["id"] != task_id for r in cli.json("task", "list", "--group", "network"))
+    assert "is not in group 'service-desk'" in cli("task", "complete", task_id, "--as", "dave", code=2).stderr
+    assert cli("task", "complete", task_id, "--notes", "ok", "--as", "erin").stdout.split() == [task_id, "done"]
+    deadline = time.monotonic() + 15
+    while cli.json("request", "show", request_id)["state"] != "fulfilled":
+        assert time.monotonic() < deadline, "request never fulfilled"
+        time.sleep(0.3)
+    item = cli.json("request", "show", request_id)["items"][0]
+    assert [(t["name"], t["state"]) for t in item["tasks"]] == [("prepare", "done"), ("record-asset", "done")]
+    assert item["sla"]["elapsed_percent"] is not None
+    human = cli("request", "show", request_id).stdout
+    assert "fulfilled" in human and "by erin" in human
