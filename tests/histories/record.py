@@ -121,6 +121,49 @@ async def _incident_reassigned_major(env, tq):
     return status.id
 
 
+async def _request_laptop(env, tq):
+    from cli import request_ops
+    from cli.request_submit import build_request
+    from workflows.request_models import TaskActionInput
+
+    request = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "dev"}, requested_by="alice")
+    await request_ops.submit(env.client, request, tq)
+    item_id = request.plans[0].id
+    while not (task_id := (await request_ops.status(env.client, item_id)).tasks[0].task_id):
+        await env.sleep(timedelta(seconds=1))
+    await env.sleep(timedelta(hours=1))
+    await request_ops.task_action(env.client, task_id, "complete", TaskActionInput(actor="erin", notes="ok"))
+    await env.client.get_workflow_handle(request.id).result()
+    return {"request": request.id, "item": item_id, "task": task_id}
+
+
+async def _request_vpn_fallback_expiry(env, tq):
+    from cli import request_ops
+    from cli.request_submit import build_request
+    from workflows.change_models import ApproveInput
+
+    request = build_request(item_name="vpn-access", raw={"duration": "2", "reason": "travel"}, requested_by="alice")
+    await request_ops.submit(env.client, request, tq)
+    await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
+    await env.sleep(timedelta(days=2, minutes=1))
+    await env.client.get_workflow_handle(request.id).result()
+    return {"request": request.id, "item": request.plans[0].id}
+
+
+async def _request_canceled(env, tq):
+    from cli import request_ops
+    from cli.request_submit import build_request
+    from workflows.request_models import CancelRequestInput
+
+    request = build_request(item_name="db-access", raw={"database": "db-prod-1", "role": "read"}, requested_by="alice")
+    await request_ops.submit(env.client, request, tq)
+    item_id = request.plans[0].id
+    while (await request_ops.status(env.client, item_id)).tasks[1].state.value != "open":
+        await env.sleep(timedelta(seconds=1))
+    await request_ops.cancel(env.client, request.id, CancelRequestInput(actor="erin", reason="duplicate"))
+    return {"request": request.id, "item": item_id}
+
+
 SCENARIOS = {
     "change-low-risk-closed": _low_risk_closed,
     "change-high-risk-quorum-failed": _high_risk_quorum,
@@ -131,6 +174,9 @@ SCENARIOS = {
     "change-canceled-while-scheduled": _canceled_while_scheduled,
     "incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
     "incident-reassigned-major-escalated": _incident_reassigned_major,
+    "request-laptop": _request_laptop,
+    "request-vpn-approved-expired": _request_vpn_fallback_expiry,
+    "request-db-read-canceled": _request_canceled,
 }
 
 
@@ -147,11 +193,13 @@ async def record_scenarios(only: str = "") -> None:
                 tq = f"record-{uuid.uuid4()}"
                 db = Database(f"sqlite:///{tmp}/{name}.sqlite3")
                 async with running_worker(env, tq, db, RecordingChannel()):
-                    workflow_id = await scenario(env, tq)
-                    await env.client.get_workflow_handle(workflow_id).result()
-                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                (FOLDER / f"{name}.json").write_text(history.to_json())
-                print(f"recorded {name} ({len(history.events)} events)")
+                    recorded = await scenario(env, tq)
+                    runs = recorded if isinstance(recorded, dict) else {"": recorded}
+                    for suffix, workflow_id in runs.items():
+                        history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                        label = f"{name}-{suffix}" if suffix else name
+                        (FOLDER / f"{label}.json").write_text(history.to_json())
+                        print(f"recorded {label} ({len(history.events)} events)")
     finally:
         await env.shutdown()
 

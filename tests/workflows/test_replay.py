@@ -19,7 +19,9 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 def test_histories_are_recorded():
     names = {path.stem for path in HISTORIES}
     assert {"change-low-risk-closed", "change-rejected-at-cab", "change-approval-timed-out",
-            "incident-p2-ack-hold-resolve-autoclose", "incident-reassigned-major-escalated"} <= names
+            "incident-p2-ack-hold-resolve-autoclose", "incident-reassigned-major-escalated",
+            "request-laptop-request", "request-laptop-item", "request-laptop-task",
+            "request-vpn-approved-expired-item", "request-db-read-canceled-item"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
