@@ -51,6 +51,28 @@ class ItemWorkflow(ProcessWorkflow):
     @workflow.run
     async def run(self, item: ItemInput) -> ItemStatus:
         self._event(item.requested_by, "requested", ", ".join(f"{k}={v}" for k, v in item.plan.variables.items()))
+        # Items started before the SLA watcher existed replay without it (tests/histories).
+        watcher = asyncio.create_task(self._watch_sla()) if workflow.patched("fulfillment-sla-watch") else None
+        try:
+            return await self._run(item)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _watch_sla(self) -> None:
+        """One breach notice if the item is not done within its fulfillment SLA."""
+        due = self._in.calendar.add_business_time(self._opened, self._item.sla)
+        open_states = (R.REQUESTED, R.APPROVAL, R.FULFILLING)
+        try:
+            await workflow.wait_condition(lambda: self._s.state not in open_states, timeout=due - workflow.now(),
+                                          timeout_summary=f"fulfillment SLA due {due:%Y-%m-%d %H:%M}Z")
+        except asyncio.TimeoutError:
+            self._s.sla.breached = True
+            self._event("system", "sla", f"fulfillment SLA breached (due {due:%Y-%m-%d %H:%M}Z)")
+            groups = sorted({t.group for t in self._item.tasks if t.group}) or [self._in.requested_by]
+            await self.notify("sla.breached", "sla_breached", groups, {"due": due.isoformat()})
+
+    async def _run(self, item: ItemInput) -> ItemStatus:
         if self._approvals.levels:
             await self._enter(R.APPROVAL)
             outcome = await run_chain(self._approvals, self._item.approval, self._org, item.requested_by, self)

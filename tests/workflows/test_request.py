@@ -69,7 +69,9 @@ class Requests:
         return await request_ops.task_action(self.env.client, task_id, name, TaskActionInput(actor=actor, notes=notes))
 
     async def cleanup(self):
-        for run_id in self.ids:
+        # Children first: the time-skipping server keeps time locked for a child whose
+        # parent was terminated before it.
+        for run_id in reversed(self.ids):
             handle = self.env.client.get_workflow_handle(run_id)
             try:
                 if (await handle.describe()).status.name == "RUNNING":
@@ -218,3 +220,40 @@ async def test_cancel_compensates_completed_automation_in_reverse(env, task_queu
     assert compensations == ["vpn (left)", "account (left)"]
     assert [t.state.value for t in item_status.tasks] == ["compensated", "compensated", "canceled"]
     assert sorted(r[3] for r in records(db)) == [1, 1]
+
+
+@pytest.fixture
+async def own_env():
+    """A time-skipping server of its own: runs left over (terminated) by earlier tests can
+    keep the shared server's clock from skipping the two days this test needs."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from worker.connect import register_search_attributes
+    from worker.server import find_binary
+
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await register_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
+async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(own_env, task_queue, db, channel):
+    from tests.workflows.incident_helpers import next_weekday_at, skip_to
+
+    env, requests = own_env, Requests(own_env, task_queue)
+    await skip_to(env, next_weekday_at(await env.get_current_time(), 0, 9))  # Monday 09:00, business calendar
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("laptop", model="pro-16", justification="x")
+        item_id = request.items[0].id
+        await requests.open_task(item_id, "prepare")
+        item = await requests.item(item_id)
+        opened = item.events[0].time
+        # Opened a few ms after Monday 09:00: 16 business hours end at the same clock time on Wednesday.
+        assert item.sla.due == opened + timedelta(days=2)
+        await env.sleep(item.sla.due - await env.get_current_time() + timedelta(minutes=5))
+        item = await requests.item(item_id)
+    breach = [e for e in item.events if e.action == "sla"]
+    assert len(breach) == 1 and abs(breach[0].time - item.sla.due) < timedelta(seconds=1)
+    assert item.sla.breached and channel.keys().count("sla.breached") == 1
