@@ -257,3 +257,19 @@ async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(own_env, 
     breach = [e for e in item.events if e.action == "sla"]
     assert len(breach) == 1 and abs(breach[0].time - item.sla.due) < timedelta(seconds=1)
     assert item.sla.breached and channel.keys().count("sla.breached") == 1
+
+
+async def test_failed_task_fails_the_item_and_undoes_its_automation(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("db-access", database="db-prod-1", role="read")
+        item_id = request.items[0].id
+        task_id = await requests.open_task(item_id, "verify")
+        await assert_refused(requests.do_task(task_id, "grace", name="fail", notes=" "), "needs --notes")
+        failed = await requests.do_task(task_id, "grace", name="fail", notes="role missing on replica")
+        assert failed.state.value == "failed"
+        final = await requests.until(request.id, "failed")
+        item = await requests.item(item_id)
+    assert item.state.value == "failed"
+    assert [(t.name, t.state.value) for t in item.tasks] == [("grant", "compensated"), ("verify", "failed")]
+    assert [e.details for e in item.events if e.action == "compensated"] == ["grant (a task failed)"]
+    assert records(db) == [("grant_db", "db-prod-1", "read", 1)] and final.items[0].state.value == "failed"
