@@ -13,11 +13,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from definitions.change import ChangeType, ConflictAction
     from definitions.windows import next_slot
+    from workflows.approval_updates import ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow, refuse as _refuse
     from workflows.change_models import (
-        CANCELABLE_STATES, FINAL_STATES, ApproveInput, CancelInput, ChangeInput, ChangeState, ChangeStatus,
-        CompleteInput, Outcome, RejectInput,
+        CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
+        Outcome,
     )
 
 
@@ -26,7 +27,7 @@ def _describe(conflicts: list[Conflict]) -> list[str]:
 
 
 @workflow.defn
-class ChangeWorkflow(ProcessWorkflow):
+class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
     @workflow.init
     def __init__(self, change: ChangeInput) -> None:
         self._init_base()
@@ -233,36 +234,10 @@ class ChangeWorkflow(ProcessWorkflow):
         if self._change.organisation.person(actor) is None:
             _refuse(f"unknown user {actor!r}")
 
-    @workflow.update
-    async def approve(self, decision: ApproveInput) -> ChangeStatus:
-        return await self._decide(decision.actor, Decision.APPROVED, decision.comment)
-
-    @approve.validator
-    def _validate_approve(self, decision: ApproveInput) -> None:
-        self._validate_decision(decision.actor)
-
-    @workflow.update
-    async def reject(self, decision: RejectInput) -> ChangeStatus:
-        return await self._decide(decision.actor, Decision.REJECTED, decision.reason)
-
-    @reject.validator
-    def _validate_reject(self, decision: RejectInput) -> None:
-        self._validate_decision(decision.actor)
-
-    def _validate_decision(self, actor: str) -> None:
-        if self._status.state != ChangeState.AUTHORIZE:
-            _refuse(f"{self._change.id} is {self._status.state.value}, not awaiting approval")
-        refusal = self._approvals.refusal(actor, self._change.organisation, self._change.requested_by)
-        if refusal:
-            _refuse(refusal)
-
-    async def _decide(self, actor: str, decision: Decision, comment: str) -> ChangeStatus:
-        # Validators may run back to back before either handler: check again, then record
-        # before the first await so the second one sees this decision.
-        self._validate_decision(actor)
-        self._approvals.record(actor, decision, workflow.now(), comment)
-        await self.until_settled()
-        return self.status()
+    def _approval_context(self):
+        state = self._status.state
+        not_awaiting = None if state == ChangeState.AUTHORIZE else f"{self._change.id} is {state.value}, not awaiting approval"
+        return self._change.organisation, self._change.requested_by, not_awaiting
 
     @workflow.update
     async def complete(self, completion: CompleteInput) -> ChangeStatus:

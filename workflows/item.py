@@ -16,9 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import ActionInput, ActionResult
     from definitions.catalog import FulfillmentTask, TaskKind
     from workflows import sla
+    from workflows.approval_updates import ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, ProcessWorkflow, refuse
-    from workflows.change_models import ApproveInput, RejectInput
+    from workflows.base import CMDB_OPTIONS, ProcessWorkflow
     from workflows.incident_models import Event, SlaClock
     from workflows.request_models import (
         ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState, TaskStatus,
@@ -30,7 +30,7 @@ ACTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
 
 
 @workflow.defn
-class ItemWorkflow(ProcessWorkflow):
+class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
     @workflow.init
     def __init__(self, item: ItemInput) -> None:
         self._init_base()
@@ -236,31 +236,7 @@ class ItemWorkflow(ProcessWorkflow):
         if self._cancel is None and self._s.state in (R.REQUESTED, R.APPROVAL, R.FULFILLING, R.FULFILLED):
             self._cancel = reason or "canceled"
 
-    def _validate_decision(self, actor: str) -> None:
-        if self._s.state != R.APPROVAL:
-            refuse(f"{self._s.id} is {self._s.state.value}, not awaiting approval")
-        refusal = self._approvals.refusal(actor, self._org, self._in.requested_by)
-        if refusal:
-            refuse(refusal)
-
-    async def _decide(self, actor: str, decision: Decision, comment: str) -> ItemStatus:
-        self._validate_decision(actor)
-        self._approvals.record(actor, decision, workflow.now(), comment)
-        await self.until_settled()
-        return self.status()
-
-    @workflow.update
-    async def approve(self, decision: ApproveInput) -> ItemStatus:
-        return await self._decide(decision.actor, Decision.APPROVED, decision.comment)
-
-    @approve.validator
-    def _validate_approve(self, decision: ApproveInput) -> None:
-        self._validate_decision(decision.actor)
-
-    @workflow.update
-    async def reject(self, decision: RejectInput) -> ItemStatus:
-        return await self._decide(decision.actor, Decision.REJECTED, decision.reason)
-
-    @reject.validator
-    def _validate_reject(self, decision: RejectInput) -> None:
-        self._validate_decision(decision.actor)
+    def _approval_context(self):
+        state = self._s.state
+        not_awaiting = None if state == R.APPROVAL else f"{self._s.id} is {state.value}, not awaiting approval"
+        return self._org, self._in.requested_by, not_awaiting
