@@ -44,9 +44,11 @@ class IncidentDedupWorkflow:
 
     @workflow.run
     async def run(self, request: DedupInput) -> str | None:
-        await workflow.wait_condition(lambda: self._opened and self._current is None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return None
+        while True:
+            await workflow.wait_condition(lambda: self._opened and self._current is None)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._current is None:  # no event opened a new incident meanwhile
+                return None
 
     @workflow.update
     async def attach_or_open(self, request: OpenRequest) -> OpenResult:
