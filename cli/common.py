@@ -47,11 +47,14 @@ def quiet_runtime() -> None:
 
 
 async def client():
+    from worker.codec import KeyError_
     from worker.connect import connect
 
     quiet_runtime()
     try:
         return await asyncio.wait_for(connect(), timeout_seconds())
+    except KeyError_ as err:
+        raise EnvironmentTrouble(str(err)) from None
     except (asyncio.TimeoutError, RuntimeError) as err:
         raise EnvironmentTrouble(f"cannot reach Temporal at {address()}: {_first_line(err) or 'timed out'}") from None
 

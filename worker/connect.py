@@ -24,13 +24,24 @@ def connect_config() -> dict:
     return config
 
 
-async def connect(**overrides):
-    """Connect with the pydantic data converter; `overrides` win over the environment."""
-    from temporalio.client import Client
+def data_converter():
+    """Pydantic JSON, encrypted when ITSM_ENCRYPTION_KEY is set (worker/codec.py)."""
+    import dataclasses
+
     from temporalio.contrib.pydantic import pydantic_data_converter
 
+    from worker.codec import codec_from_env
+
+    codec = codec_from_env()
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec) if codec else pydantic_data_converter
+
+
+async def connect(**overrides):
+    """Connect with our data converter; `overrides` win over the environment."""
+    from temporalio.client import Client
+
     config = {**connect_config(), **overrides}
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=data_converter())
 
 
 async def register_search_attributes(client, namespace: str | None = None) -> list[str]:
