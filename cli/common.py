@@ -6,7 +6,6 @@ timeout). Temporal is imported lazily so `--help` and validation errors stay fas
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -32,9 +31,7 @@ def address() -> str:
     return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
 
 
-def ui_link(workflow_id: str) -> str:
-    base = os.environ.get("ITSM_UI_URL", "http://localhost:8233").rstrip("/")
-    return f"{base}/namespaces/{os.environ.get('TEMPORAL_NAMESPACE', 'default')}/workflows/{workflow_id}"
+from cli.lean import ui_link  # noqa: E402  (one definition, usable without click)
 
 
 def quiet_runtime() -> None:
@@ -47,6 +44,8 @@ def quiet_runtime() -> None:
 
 
 async def client():
+    import asyncio
+
     from worker.codec import KeyError_
     from worker.connect import connect
 
@@ -72,6 +71,8 @@ def _first_line(err: BaseException) -> str:
 
 def translate(err: BaseException, subject: str | None = None) -> click.ClickException | None:
     """Map Temporal errors to one-line CLI errors with the right exit code."""
+    import asyncio
+
     from temporalio.client import (
         WorkflowQueryFailedError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError,
     )
@@ -105,6 +106,7 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
 
 def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) -> Any:
     """Run `work(client, *args)` with a client; Temporal errors become one-line errors."""
+    import asyncio
 
     async def main():
         temporal = await client()

@@ -84,6 +84,16 @@ def list_cmd(process, state, limit, as_json):
 @json_option
 def show_cmd(run_id, as_json):
     """Describe a run: Temporal status, state, pending activities and their failures."""
+    from cli import lean
+
+    info = lean.describe(run_id)
+    if info is lean.NOT_FOUND:
+        from cli.common import ValidationFailed
+
+        raise ValidationFailed(f"no such id {run_id!r}")
+    if info is not None:
+        _print_run(info | {"ui": ui_link(run_id)}, as_json)
+        return
 
     async def work(client):
         description = await client.get_workflow_handle(run_id).describe()
@@ -92,7 +102,7 @@ def show_cmd(run_id, as_json):
         raw = description.raw_description
         pending = [
             {
-                "activity": p.activity_type.name, "attempt": p.attempt, "state": p.state,
+                "activity": p.activity_type.name, "attempt": p.attempt, "state": int(p.state),
                 "last_failure": p.last_failure.message if p.HasField("last_failure") else None,
             }
             for p in raw.pending_activities
@@ -105,20 +115,18 @@ def show_cmd(run_id, as_json):
             "workflow_type": description.workflow_type, "task_queue": description.task_queue,
             "started": iso_utc(description.start_time), "closed": iso_utc(description.close_time),
             "history_length": description.history_length, "pending_activities": pending,
-            "search_attributes": {k: (v if not hasattr(v, "isoformat") else iso_utc(v)) for k, v in values.items()},
+            "search_attributes": {k: (v if not hasattr(v, "isoformat") else iso_utc(v)) for k, v in values.items()
+                                  if k.startswith("Itsm")},
             "ui": ui_link(run_id),
         }
 
-    info = run(work, subject=run_id)
-    if as_json:
-        emit_json(info)
-        return
-    click.echo(f"{info['id']}  {info['title']}")
-    for key in ("process", "state", "status", "started", "closed", "history_length", "task_queue", "ui"):
-        click.echo(f"  {key.replace('_', ' '):<15}{info[key] if info[key] is not None else '-'}")
-    for p in info["pending_activities"]:
-        failure = f" (last failure: {p['last_failure']})" if p["last_failure"] else ""
-        click.echo(f"  pending        {p['activity']} attempt {p['attempt']}{failure}")
+    _print_run(run(work, subject=run_id), as_json)
+
+
+def _print_run(info: dict, as_json: bool) -> None:
+    from cli.lean import format_run
+
+    click.echo(format_run(info, as_json))
 
 
 @runs_group.command("history")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -26,6 +25,8 @@ def server_group() -> None:
 
 def start_server(server, detach: bool):
     """Start `server` (detached or as a child) and wait until it answers; returns the process."""
+    import asyncio
+
     from worker.server import wait_until_ready
 
     pid = server.running_pid()
@@ -68,6 +69,8 @@ def start_cmd(detach, port, ui_port, db):
 @click.option("--json", "as_json", is_flag=True)
 def status_cmd(port, as_json):
     """Is the embedded server running and answering?"""
+    import asyncio
+
     from cli.common import emit_json
 
     server = _server(port)
@@ -110,6 +113,7 @@ def stop_cmd(port):
 
 
 def run_worker_until_stopped() -> None:
+    import asyncio
     from cli.common import client
     from worker.connect import task_queue
     from worker.main import run_worker

@@ -255,3 +255,20 @@ def test_request_through_the_cli(stack, worker):
     assert item["sla"]["elapsed_percent"] is not None
     human = cli("request", "show", request_id).stdout
     assert "fulfilled" in human and "by erin" in human
+
+
+def test_lean_runs_show_is_identical_to_the_full_path(stack, worker):
+    server, cli, home = stack
+    lean = Cli({**cli.env, "ITSM_HTTP_ADDRESS": f"http://127.0.0.1:{server.http_port}"})
+    full = Cli({**cli.env, "ITSM_HTTP_ADDRESS": "http://127.0.0.1:1"})  # refused: falls back
+    open_incident = lean.json("incident", "open", "--title", "t", "--ci", "web-01", "--impact", "3", "--urgency", "3",
+                              "--as", "erin")["id"]
+    closed_change = [r["id"] for r in cli.json("runs", "list", "--process", "change", "--state", "closed")][0]
+    for run_id in (open_incident, closed_change):
+        expected = full("runs", "show", run_id, "--json").stdout
+        assert lean("runs", "show", run_id, "--json").stdout == expected
+        entry = subprocess.run([sys.executable, "-m", "cli.fast", "runs", "show", run_id, "--json"], env=lean.env,
+                               capture_output=True, text=True, timeout=30)  # the `itsm` console script
+        assert (entry.returncode, entry.stdout) == (0, expected)
+    assert "no such id" in lean("runs", "show", "INC-20200101-AAAA", code=2).stderr
+    lean("incident", "resolve", open_incident, "--code", "noise", "--as", "erin")
