@@ -52,7 +52,9 @@ def validate_cmd(path):
     try:
         definition = registry.load_file(path)
     except registry.DefinitionError as err:
+        from cli.main import one_line
+
         for problem in err.problems:
-            click.echo(problem, err=True)
+            click.echo(one_line(problem), err=True)
         raise click.exceptions.Exit(2) from None
     click.echo(f"{path}: valid {definition.kind} {definition.name!r} v{definition.version}")

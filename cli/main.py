@@ -35,29 +35,41 @@ for command in (change_group, incident_group, request_group, catalog_group, task
     itsm.add_command(command)
 
 
+def one_line(message: str) -> str:
+    """User input echoed in an error must not break the one-line promise."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message.strip())
+
+
+def _error(message: str) -> None:
+    click.echo(one_line(message), err=True)
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code. Errors are printed as one line on stderr."""
+    try:
+        returned = itsm.main(args, prog_name="itsm", standalone_mode=False)
+        return returned if isinstance(returned, int) else 0
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.UsageError as err:
+        where = f"{err.ctx.command_path}: " if err.ctx else "itsm: "
+        _error(f"{where}{err.format_message()}")
+        return 2
+    except click.ClickException as err:
+        _error(f"itsm: {err.format_message()}")
+        return err.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _error("itsm: interrupted")
+        return 130
+    except Exception as err:  # a bug, not a user mistake: still one line, exit 1
+        _error(f"itsm: internal error: {type(err).__name__}: {err}")
+        return 1
+
+
 def main() -> None:
     from cli.common import exit_now
 
-    code = 0
-    try:
-        returned = itsm.main(standalone_mode=False)
-        code = returned if isinstance(returned, int) else 0
-    except click.exceptions.Exit as done:
-        code = done.exit_code
-    except click.UsageError as err:
-        where = f"{err.ctx.command_path}: " if err.ctx else "itsm: "
-        click.echo(f"{where}{err.format_message()}", err=True)
-        code = 2
-    except click.ClickException as err:
-        click.echo(f"itsm: {err.format_message()}", err=True)
-        code = err.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("itsm: interrupted", err=True)
-        code = 130
-    except Exception as err:  # a bug, not a user mistake: still one line, exit 1
-        click.echo(f"itsm: internal error: {type(err).__name__}: {err}", err=True)
-        code = 1
-    exit_now(code)
+    exit_now(run_cli())
 
 
 if __name__ == "__main__":

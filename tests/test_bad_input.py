@@ -1,0 +1,128 @@
+"""Property tests: bad input anywhere gets a one-line error and a non-zero exit (2 for
+usage/validation), never a traceback, and starts or changes nothing (no server is even
+reachable here: anything that got that far would exit 1 for the environment instead)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from cli.change_submit import SubmitError as ChangeSubmitError
+from cli.change_submit import build_change
+from cli.main import run_cli
+from cli.request_submit import SubmitError as RequestSubmitError
+from cli.request_submit import build_request
+from definitions import acme, registry
+from workflows.change_models import ApproveInput, CompleteInput, RejectInput
+from workflows.incident_models import EscalateInput, PriorityInput, ResolveInput
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+settings.register_profile("itsm", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("itsm")
+
+
+@pytest.fixture(autouse=True)
+def nowhere(monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
+    monkeypatch.setenv("ITSM_TIMEOUT", "2")
+    monkeypatch.delenv("ITSM_USER", raising=False)
+
+
+def one_line_failure(capsys, args) -> int:
+    code = run_cli(args)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "internal error" not in captured.err, (args, captured.err)
+    if code:
+        assert len(captured.err.strip().splitlines()) == 1, (args, captured.err)
+    return code
+
+
+@given(start=text, end=text, ci=text, kind=text, title=text)
+def test_change_submit_arguments(capsys, start, end, ci, kind, title):
+    args = ["change", "submit", "--title", title, "--ci", ci, "--type", kind, "--start", start, "--end", end,
+            "--as", "alice"]
+    assert one_line_failure(capsys, args) == 2  # nothing here is a valid submission reaching the server
+
+
+@given(command=st.sampled_from([["change", "approve"], ["change", "show"], ["incident", "ack"], ["task", "complete"],
+                                ["request", "cancel"], ["runs", "history"]]),
+       extra=st.lists(text, max_size=4))
+def test_any_arguments_to_any_command(capsys, command, extra):
+    assert one_line_failure(capsys, [*command, *extra]) in (0, 1, 2)
+
+
+@given(variables=st.dictionaries(st.sampled_from(["model", "justification", "duration", "reason", "database", "role",
+                                                  "name", "team", "start_date", "bogus"]), text, max_size=5),
+       item=st.sampled_from([i.name for i in acme.CATALOG.items] + ["nope"]))
+def test_catalog_variables(variables, item):
+    try:
+        request = build_request(item_name=item, raw=variables, requested_by="alice")
+    except RequestSubmitError as err:
+        assert "\n" not in str(err) and str(err)
+    else:
+        assert request.plans and all(p.item.name for p in request.plans)
+
+
+@given(cis=st.lists(text, max_size=3), title=text, template=st.none() | text,
+       kind=st.sampled_from(["normal", "standard", "emergency"]))
+def test_change_fields(cis, title, template, kind):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2030, 1, 1, 22, tzinfo=timezone.utc)
+    try:
+        build_change(change_id="CHG-20300101-AAAA", title=title, cis=cis, change_type=kind, template=template,
+                     start=now + timedelta(hours=1), end=now + timedelta(hours=2), requested_by="alice", now=now)
+    except ChangeSubmitError as err:
+        assert "\n" not in str(err) and str(err)
+
+
+def _mutations():
+    base = registry.dump(acme.CHANGE_POLICY)
+    leaf_paths = [("version",), ("risk_rules", 0, "risk"), ("approvals", "low", "levels", 0, "quorum"),
+                  ("windows", 0, "timezone"), ("windows", 0, "start"), ("templates", 0, "max_duration"),
+                  ("approvals", "high", "levels", 1, "group"), ("organisation",), ("blackouts",)]
+    return base, leaf_paths
+
+
+@given(path_index=st.integers(0, 8), value=st.none() | st.integers() | text | st.lists(st.integers(), max_size=2),
+       drop=st.booleans())
+def test_definition_files(tmp_path_factory, path_index, value, drop):
+    base, paths = _mutations()
+    data = json.loads(json.dumps(base))
+    *parents, leaf = paths[path_index]
+    node = data
+    for key in parents:
+        node = node[key]
+    if drop and isinstance(node, dict):
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    try:
+        registry.parse(data, "mutated.json")
+    except registry.DefinitionError as err:
+        assert err.problems and all("\n" not in p for p in err.problems)
+
+
+@given(payload=st.dictionaries(st.sampled_from(["actor", "comment", "reason", "outcome", "notes", "to_step", "impact",
+                                                "urgency", "code", "group"]),
+                               st.none() | st.integers() | text, max_size=5),
+       model=st.sampled_from([ApproveInput, RejectInput, CompleteInput, EscalateInput, PriorityInput, ResolveInput]))
+def test_update_payloads_validate_or_refuse(payload, model):
+    try:
+        parsed = model.model_validate(payload)
+    except ValidationError:
+        return
+    from workflows.approvals import ApprovalState
+
+    refusal = ApprovalState.from_chain(acme.CHANGE_POLICY.approvals["low"]).refusal(
+        parsed.actor, acme.ORGANISATION, "alice")
+    assert refusal  # nobody may decide on a chain that has not started
