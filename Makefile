@@ -21,6 +21,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.incident_week
+	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.cli_read
 
 server: install

@@ -18,12 +18,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio import activity, workflow
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.channels import OutboxChannel
+from bench.bare import BareWeek, bare_side_effect
 from activities.db import Database
 from cli import incident_ops
 from cli.incident_submit import build_incident
@@ -33,24 +33,6 @@ from worker.server import find_binary
 from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
 
 RESULTS = Path(__file__).parent / "results"
-
-
-@activity.defn(name="bare_step")
-async def bare_step(step: str) -> str:
-    return step
-
-
-@workflow.defn
-class BareWeek:
-    """Same shape as the incident run: N timers and M activities over 7 days."""
-
-    @workflow.run
-    async def run(self, shape: dict) -> int:
-        for index in range(shape["timers"]):
-            await workflow.sleep(timedelta(days=7) / shape["timers"])
-            if index < shape["activities"]:
-                await workflow.execute_activity(bare_step, str(index), start_to_close_timeout=timedelta(seconds=10))
-        return shape["timers"]
 
 
 async def incident_week(env: WorkflowEnvironment, folder: str) -> tuple[float, dict]:
@@ -83,7 +65,10 @@ async def incident_week(env: WorkflowEnvironment, folder: str) -> tuple[float, d
 
 async def bare_week(env: WorkflowEnvironment, shape: dict) -> float:
     queue = f"bare-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[BareWeek], activities=[bare_step]):
+    from concurrent.futures import ThreadPoolExecutor
+
+    async with Worker(env.client, task_queue=queue, workflows=[BareWeek], activities=[bare_side_effect],
+                      activity_executor=ThreadPoolExecutor(4)):
         started = time.perf_counter()
         await env.client.execute_workflow(BareWeek.run, shape, id=queue, task_queue=queue)
         return time.perf_counter() - started

@@ -1,0 +1,56 @@
+"""Bare Temporal baselines, in a module that imports nothing but temporalio, so the
+workflow sandbox's per-run import costs them no more than it costs our workflows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+
+@activity.defn(name="bare_side_effect")
+def bare_side_effect(step: str) -> str:
+    return step
+
+
+@workflow.defn
+class BareIncident:
+    """One activity at open, updates ack and resolve, two activities after."""
+
+    def __init__(self) -> None:
+        self.resolved = False
+
+    @workflow.run
+    async def run(self, incident_id: str) -> str:
+        options = dict(start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_activity(bare_side_effect, "opened", **options)
+        await workflow.wait_condition(lambda: self.resolved)
+        await workflow.execute_activity(bare_side_effect, "record", **options)
+        await workflow.execute_activity(bare_side_effect, "notify", **options)
+        return incident_id
+
+    @workflow.update
+    async def settle(self) -> str:
+        return "new"
+
+    @workflow.update
+    async def acknowledge(self, actor: str) -> str:
+        return "in_progress"
+
+    @workflow.update
+    async def resolve(self, actor: str) -> str:
+        self.resolved = True
+        return "resolved"
+
+
+@workflow.defn
+class BareWeek:
+    """N timers and M activities spread over 7 days."""
+
+    @workflow.run
+    async def run(self, shape: dict) -> int:
+        for index in range(shape["timers"]):
+            await workflow.sleep(timedelta(days=7) / shape["timers"])
+            if index < shape["activities"]:
+                await workflow.execute_activity(bare_side_effect, str(index), start_to_close_timeout=timedelta(seconds=10))
+        return shape["timers"]
