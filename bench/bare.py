@@ -15,22 +15,27 @@ def bare_side_effect(step: str) -> str:
 
 @workflow.defn
 class BareIncident:
-    """One activity at open, updates ack and resolve, two activities after."""
+    """One activity at open, updates ack and resolve, two activities after; like ours, the
+    open and resolve calls return once those activities are done (the settled state)."""
 
     def __init__(self) -> None:
-        self.resolved = False
+        self.opened = self.resolved = self.done = False
 
     @workflow.run
     async def run(self, incident_id: str) -> str:
         options = dict(start_to_close_timeout=timedelta(seconds=30))
         await workflow.execute_activity(bare_side_effect, "opened", **options)
+        self.opened = True
         await workflow.wait_condition(lambda: self.resolved)
         await workflow.execute_activity(bare_side_effect, "record", **options)
         await workflow.execute_activity(bare_side_effect, "notify", **options)
+        self.done = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return incident_id
 
     @workflow.update
     async def settle(self) -> str:
+        await workflow.wait_condition(lambda: self.opened)
         return "new"
 
     @workflow.update
@@ -40,6 +45,7 @@ class BareIncident:
     @workflow.update
     async def resolve(self, actor: str) -> str:
         self.resolved = True
+        await workflow.wait_condition(lambda: self.done)
         return "resolved"
 
 
