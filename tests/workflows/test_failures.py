@@ -37,6 +37,8 @@ async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, c
                 break
             await env.sleep(timedelta(seconds=5))
         status = await started
+        # An open run with no worker would freeze the session's fake clock for later tests.
+        await env.client.get_workflow_handle(change.id).terminate("test finished")
     assert status.state == ChangeState.AUTHORIZE  # the process goes on without the channel
     assert status.notices == ["notification submitted to alice failed: channel down",
                               "notification approval.1.requested to change-managers failed: channel down"]
