@@ -62,18 +62,27 @@ class SmtpChannel:
 
 @dataclass(frozen=True)
 class OutboxChannel:
-    """A local JSON-lines outbox: what would have been sent, for demos and development."""
+    """A local JSON-lines outbox: what would have been sent, for demos and development.
+    Idempotent by key on its own (under a file lock), so a worker that dies between
+    writing a message and recording it in the ledger never writes it twice."""
 
     path: Path
     name: str = "outbox"
 
     def send(self, message: Message) -> None:
+        import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "message_id": message.message_id, "key": message.key, "to": message.to,
             "subject": message.subject, "text": message.text,
         }
-        with self.path.open("a", encoding="utf-8") as outbox:
+        marker = f'"key": {json.dumps(message.key)},'
+        with self.path.open("a+", encoding="utf-8") as outbox:
+            fcntl.flock(outbox, fcntl.LOCK_EX)
+            outbox.seek(0)
+            if any(marker in line for line in outbox):
+                return
             outbox.write(json.dumps(record) + "\n")
 
 

@@ -85,3 +85,15 @@ def test_channel_from_env():
     assert isinstance(channel_from_env({}), OutboxChannel)
     smtp = channel_from_env({"ITSM_SMTP_HOST": "mail", "ITSM_SMTP_PORT": "2525", "ITSM_SMTP_STARTTLS": "true"})
     assert (smtp.host, smtp.port, smtp.starttls) == ("mail", 2525, True)
+
+
+def test_outbox_is_idempotent_by_key_even_without_the_ledger(tmp_path):
+    from activities.channels import Message
+
+    outbox = OutboxChannel(tmp_path / "outbox.jsonl")
+    message = Message(key="CHG-1:closed", message_id="<m@itsmflow>", to=["a@x"], subject="s", text="t")
+    other = Message(key="CHG-1:closed.2", message_id="<n@itsmflow>", to=["a@x"], subject="s", text="t")
+    for sent in (message, message, other, message):
+        outbox.send(sent)
+    keys = [line.split('"key": ')[1].split(",")[0] for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert keys == ['"CHG-1:closed"', '"CHG-1:closed.2"']
