@@ -90,3 +90,20 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             rows.append(_row(moment, "system", "continued as new", ""))
     return rows
+
+
+def child_ids(history) -> list[str]:
+    from temporalio.api.enums.v1 import EventType as E
+
+    return [e.start_child_workflow_execution_initiated_event_attributes.workflow_id for e in history.events
+            if e.event_type == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+
+
+async def audit_trail(client, run_id: str) -> list[dict]:
+    """The run's rows and those of the children it started (request → items → tasks),
+    each tagged with its run id, in time order."""
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    rows = [{**row, "run": run_id} for row in await audit_rows(client, history)]
+    for child in child_ids(history):
+        rows += await audit_trail(client, child)
+    return sorted(rows, key=lambda row: row["time"])

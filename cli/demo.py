@@ -213,7 +213,7 @@ class Demo:
 
     async def timelines(self) -> None:
         from cli import change_ops
-        from cli.audit import audit_rows
+        from cli.audit import audit_trail
 
         from cli import incident_ops, request_ops
 
@@ -227,10 +227,10 @@ class Demo:
             else:
                 status = await change_ops.status(self.client, change_id)
                 outcome = status.state.value + (f" ({status.close_code.value})" if status.close_code else "")
-            history = await self.client.get_workflow_handle(change_id).fetch_history()
             click.echo(f"\n{change_id}  {status.title}  [{label}]  → {outcome}")
-            for row in await audit_rows(self.client, history):
-                click.echo(f"  {short_time(row['time'])}  {row['actor']:<7} {row['action']:<17} {row['details']}")
+            for row in await audit_trail(self.client, change_id):
+                where = f"{row['run']:<19} " if row["run"] != change_id else ("" if not change_id.startswith("REQ") else " " * 20)
+                click.echo(f"  {short_time(row['time'])}  {where}{row['actor']:<7} {row['action']:<17} {row['details']}")
             click.echo(f"  {ui_link(change_id)}")
 
 

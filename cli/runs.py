@@ -133,17 +133,18 @@ def _print_run(info: dict, as_json: bool) -> None:
 @click.argument("run_id")
 @json_option
 def history_cmd(run_id, as_json):
-    """The audit trail: time, actor, action, details."""
+    """The audit trail: time, actor, action, details (a request's includes its items and tasks)."""
 
     async def work(client):
-        from cli.audit import audit_rows
+        from cli.audit import audit_trail
 
-        history = await client.get_workflow_handle(run_id).fetch_history()
-        return await audit_rows(client, history)
+        return await audit_trail(client, run_id)
 
     rows = run(work, subject=run_id)
     if as_json:
         emit_json([{**r, "time": iso_utc(r["time"])} for r in rows])
         return
+    several = len({r["run"] for r in rows}) > 1
     for r in rows:
-        click.echo(f"{short_time(r['time'])}  {r['actor']:<8} {r['action']:<18} {r['details']}")
+        where = f"{r['run']:<19} " if several else ""
+        click.echo(f"{short_time(r['time'])}  {where}{r['actor']:<8} {r['action']:<18} {r['details']}")

@@ -216,7 +216,9 @@ def test_incident_lifecycle_through_the_cli(stack, worker):
     human = cli("incident", "show", incident_id).stdout
     assert "resolved" in human and "rollback: done" in human and "rolled back" in human
 
-    actions = [(r["actor"], r["action"]) for r in cli.json("runs", "history", incident_id) if r["actor"] != "system"]
+    history = cli.json("runs", "history", incident_id)
+    assert {r["run"] for r in history} == {incident_id}
+    actions = [(r["actor"], r["action"]) for r in history if r["actor"] != "system"]
     assert actions == [("erin", "opened"), ("dave", "acknowledge"), ("dave", "set_priority"), ("dave", "hold"),
                        ("dave", "resume"), ("frank", "note"), ("dave", "resolve")]
     deadline = time.monotonic() + 10
@@ -255,6 +257,11 @@ def test_request_through_the_cli(stack, worker):
     assert item["sla"]["elapsed_percent"] is not None
     human = cli("request", "show", request_id).stdout
     assert "fulfilled" in human and "by erin" in human
+    trail = cli.json("runs", "history", request_id)
+    assert {r["run"] for r in trail} == {request_id, item["id"], task_id}
+    assert ("alice", "submitted", request_id) in [(r["actor"], r["action"], r["run"]) for r in trail]
+    assert ("erin", "complete", task_id) in [(r["actor"], r["action"], r["run"]) for r in trail]
+    assert [r["time"] for r in trail] == sorted(r["time"] for r in trail)
 
 
 def test_lean_runs_show_is_identical_to_the_full_path(stack, worker):
