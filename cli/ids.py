@@ -4,21 +4,21 @@ The workflow id is the business id."""
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from datetime import datetime, timezone
 
-PREFIXES = ("CHG", "INC", "REQ", "RITM", "TASK", "PRB")
-_ALPHABET = string.ascii_uppercase + string.digits
+PROCESSES = {"CHG": "change", "INC": "incident", "REQ": "request", "RITM": "item", "TASK": "task", "PRB": "problem"}
+PREFIXES = tuple(PROCESSES)
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 ID_PATTERN = re.compile(r"^(CHG|INC|REQ|RITM|TASK|PRB)-\d{8}-[A-Z0-9]{4}$")
 
 
 def new_id(prefix: str, now: datetime | None = None) -> str:
+    import secrets  # here, not at import: the lean `runs show` path imports this module
+
     assert prefix in PREFIXES
     day = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d")
     return f"{prefix}-{day}-{''.join(secrets.choice(_ALPHABET) for _ in range(4))}"
 
 
 def process_of(business_id: str) -> str | None:
-    return {"CHG": "change", "INC": "incident", "REQ": "request", "RITM": "item", "TASK": "task",
-            "PRB": "problem"}.get(business_id.split("-", 1)[0])
+    return PROCESSES.get(business_id.split("-", 1)[0])

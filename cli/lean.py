@@ -15,6 +15,8 @@ import socket
 from datetime import datetime
 from pathlib import Path
 
+from cli.ids import process_of
+
 NOT_FOUND = object()
 _DEFAULT_PROFILE_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "temporalio" / "temporal.toml"
 
@@ -132,7 +134,7 @@ def _record(run_id: str, body: dict) -> dict:
         "last_failure": p.get("lastFailure", {}).get("message"),
     } for p in body.get("pendingActivities", [])]
     return {
-        "id": info["execution"]["workflowId"], "process": attrs.get("ItsmProcess") or _process_of(run_id),
+        "id": info["execution"]["workflowId"], "process": attrs.get("ItsmProcess") or process_of(run_id),
         "state": attrs.get("ItsmState"), "title": memo.get("title", ""),
         "status": info["status"].removeprefix("WORKFLOW_EXECUTION_STATUS_").lower(),
         "workflow_type": info["type"]["name"], "task_queue": body["executionConfig"]["taskQueue"]["name"],
@@ -145,8 +147,3 @@ def _record(run_id: str, body: dict) -> dict:
 def _enum(value, prefix: str):
     names = {"SCHEDULED": 1, "STARTED": 2, "CANCEL_REQUESTED": 3, "PAUSED": 4, "PAUSE_REQUESTED": 5}
     return names.get((value or "").removeprefix(prefix), 0)
-
-
-def _process_of(run_id: str) -> str | None:
-    return {"CHG": "change", "INC": "incident", "REQ": "request", "RITM": "item", "TASK": "task",
-            "PRB": "problem"}.get(run_id.split("-", 1)[0])

@@ -3,8 +3,6 @@ unknown ids), 1 environment trouble. Errors are one line on stderr, never a trac
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cli.change import change_group
@@ -74,4 +72,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -119,9 +119,5 @@ def _kind_of(model: type) -> str:
     return next(k for k, m in _KINDS.items() if m is model)
 
 
-def kind_of(definition: AnyDefinition) -> str:
-    return definition.kind
-
-
 def dump(definition: AnyDefinition) -> dict:
     return definition.model_dump(mode="json")

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.windows import next_slot
     from workflows.approval_updates import ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, ProcessWorkflow, refuse as _refuse
+    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, refuse as _refuse
     from workflows.change_models import (
         CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
         Outcome,
@@ -33,13 +33,16 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
         self._init_base()
         self._change = change
         self._status = ChangeStatus.initial(change)
-        self._approvals = ApprovalState.from_chain(change.policy.chain_for(change.change_type, self._risk_guess()))
+        self._approvals = ApprovalState.from_chain(change.policy.chain_for(change.change_type, self._risk()[0]))
         self._completion: CompleteInput | None = None
         self._cancel: CancelInput | None = None
 
-    def _risk_guess(self):
-        cis = [ci for name in self._change.cis if (ci := self._change.organisation.ci(name))]
-        return self._change.policy.assess_risk(cis, self._change.outage)[0]
+    def _items(self):
+        """The change's CIs as the directory snapshot describes them."""
+        return [ci for name in self._change.cis if (ci := self._change.organisation.ci(name))]
+
+    def _risk(self):
+        return self._change.policy.assess_risk(self._items(), self._change.outage)
 
     # --- main loop ---------------------------------------------------------------------------
 
@@ -68,10 +71,9 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
 
     async def _assess(self) -> bool:
         await self._enter(ChangeState.ASSESS)
-        cis = [ci for name in self._change.cis if (ci := self._change.organisation.ci(name))]
-        risk, rule = self._change.policy.assess_risk(cis, self._change.outage)
+        risk, rule = self._risk()
         self._status.risk, self._status.risk_rule = risk, rule
-        workflow.upsert_search_attributes([self._attr("ItsmRisk").value_set(risk.value)])
+        workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmRisk"].value_set(risk.value)])
         if self._change.change_type == ChangeType.EMERGENCY:
             return True
         conflicts: list[Conflict] = await workflow.execute_activity(
@@ -89,7 +91,7 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
 
     async def _authorize(self) -> bool:
         await self._enter(ChangeState.AUTHORIZE)
-        chain = self._change.policy.chain_for(self._change.change_type, self._status.risk or self._risk_guess())
+        chain = self._change.policy.chain_for(self._change.change_type, self._status.risk)  # set by _assess
         assert chain is not None
         self._approvals = ApprovalState.from_chain(chain)
         outcome = await run_chain(self._approvals, chain, self._change.organisation, self._change.requested_by, self)
@@ -191,13 +193,8 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _attr(self, name: str):
-        from workflows.base import SEARCH_ATTRIBUTES
-
-        return SEARCH_ATTRIBUTES[name]
-
     def _implementer_groups(self) -> list[str]:
-        owners = [ci.owner_group for name in self._change.cis if (ci := self._change.organisation.ci(name))]
+        owners = [ci.owner_group for ci in self._items()]
         return list(dict.fromkeys([*self._change.policy.implementer_groups, *owners]))
 
     def _waiting_groups(self) -> list[str]:

@@ -35,8 +35,6 @@ class Incidents:
         self.env, self.task_queue, self.ids = env, task_queue, []
 
     async def open(self, incident_policy: IncidentPolicy | None = None, **fields) -> IncidentStatus:
-        from definitions import registry
-
         fields = {"title": "lb-01 down", "ci": "lb-01", "impact": 1, "urgency": 1, "opened_by": "alice", **fields}
         incident = build_incident(**fields)
         if incident_policy is not None:

@@ -13,7 +13,6 @@ from activities.fulfillment import FulfillmentActivities
 from cli import request_ops
 from cli.ids import new_id
 from cli.request_submit import build_request
-from definitions import acme
 from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, RejectInput
