@@ -10,6 +10,7 @@ COPY definitions ./definitions
 COPY worker ./worker
 COPY cli ./cli
 RUN pip install '.[postgres]' \
+    && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && useradd --create-home --uid 10001 itsm \
     && mkdir -p /data && chown itsm /data
 USER itsm

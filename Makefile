@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench install server worker clean
+.PHONY: demo test chaos bench bench-scale install server worker clean
 
 $(BIN)/itsm: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,16 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+chaos: install
+	$(BIN)/python -m pytest -q -s -m slow $(PYTEST_ARGS)
+
 bench: install
 	$(BIN)/python -m bench.incident_week
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.cli_read
+
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 server: install
 	$(BIN)/itsm server start

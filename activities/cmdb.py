@@ -1,5 +1,6 @@
-"""CMDB activities: the change calendar (conflicts, reservations) and change records.
-Every write is idempotent, keyed by change id + CI, so a retried activity never doubles."""
+"""CMDB activities: the change calendar (conflicts, reservations), change and incident
+records, known errors of problems. Every write is idempotent, keyed by the record's id
+(+ CI), so a retried activity never doubles."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from temporalio import activity
 
 from activities.db import Database, utc_text
 from activities.models import (
-    Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, RecordIncidentInput, ReleaseInput, ReserveInput,
+    Conflict, ConflictQuery, ProblemClaimInput, ProblemEndInput, RecordChangeInput, RecordChangeResult,
+    RecordIncidentInput, RecordKnownErrorInput, ReleaseInput, ReserveInput,
 )
 from definitions.org import Organisation
 
@@ -112,3 +114,34 @@ class CmdbActivities:
         """Services that depend on the CI (CMDB relationships)."""
         with self.db.transaction() as cur:
             return [row[0] for row in cur.all("SELECT service FROM cmdb_ci_service WHERE ci = ? ORDER BY service", (ci,))]
+
+    @activity.defn(name="record_known_error")
+    def record_known_error(self, record: RecordKnownErrorInput) -> bool:
+        """Upsert the problem's known error; an older revision (a late retry) never wins."""
+        known = record.known_error
+        with self.db.transaction() as cur:
+            return bool(cur.execute(
+                "INSERT INTO known_error (problem_id, ci, title, root_cause, workaround, revision, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (problem_id, ci) DO UPDATE SET title = excluded.title, "
+                "root_cause = excluded.root_cause, workaround = excluded.workaround, revision = excluded.revision, "
+                "recorded_at = excluded.recorded_at WHERE known_error.revision < excluded.revision",
+                (known.problem_id, known.ci, known.title, known.root_cause, known.workaround, record.revision,
+                 utc_text(record.recorded_at)),
+            ))
+
+    @activity.defn(name="claim_problem_ci")
+    def claim_problem_ci(self, claim: ProblemClaimInput) -> str:
+        """Make the problem the CI's open problem unless one already is; returns the holder."""
+        with self.db.transaction() as cur:
+            cur.serialize(f"incident_occurrence:{claim.ci}")  # as incident_on_ci's count-and-claim
+            cur.execute("INSERT INTO problem_open (ci, problem_id, claimed_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (ci) DO NOTHING", (claim.ci, claim.problem_id, utc_text(claim.claimed_at)))
+            return cur.one("SELECT problem_id FROM problem_open WHERE ci = ?", (claim.ci,))[0]
+
+    @activity.defn(name="problem_ended")
+    def problem_ended(self, end: ProblemEndInput) -> None:
+        """Retire the problem's known errors and release its CI for a new problem."""
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE known_error SET retired_at = ? WHERE problem_id = ? AND retired_at IS NULL",
+                        (utc_text(end.ended_at), end.problem_id))
+            cur.execute("DELETE FROM problem_open WHERE problem_id = ?", (end.problem_id,))

@@ -4,6 +4,7 @@ migrations applied on connect. SQL is written once with `?` placeholders."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +51,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX fulfillment_record_item ON fulfillment_record (item_id)",
         ],
     ),
+    (
+        4,
+        "problems: known errors, incident occurrences per CI, the open problem of a CI",
+        [
+            """CREATE TABLE known_error (problem_id TEXT NOT NULL, ci TEXT NOT NULL, title TEXT NOT NULL,
+                   root_cause TEXT NOT NULL, workaround TEXT NOT NULL, revision INTEGER NOT NULL,
+                   recorded_at TEXT NOT NULL, retired_at TEXT, PRIMARY KEY (problem_id, ci))""",
+            "CREATE INDEX known_error_ci ON known_error (ci, retired_at)",
+            """CREATE TABLE incident_occurrence (incident_id TEXT PRIMARY KEY, ci TEXT NOT NULL,
+                   opened_at TEXT NOT NULL, problem_id TEXT)""",
+            "CREATE INDEX incident_occurrence_ci ON incident_occurrence (ci, opened_at)",
+            """CREATE TABLE problem_open (ci TEXT PRIMARY KEY, problem_id TEXT NOT NULL, claimed_by TEXT,
+                   claimed_at TEXT NOT NULL)""",
+        ],
+    ),
 ]
 
 
@@ -59,8 +75,11 @@ def utc_text(moment: datetime) -> str:
 
 
 class Database:
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, busy_timeout: float = 30.0) -> None:
+        """`busy_timeout`: how long a SQLite write waits for a lock held elsewhere before
+        failing (the activity then retries with backoff)."""
         self.url = url
+        self.busy_timeout = busy_timeout
         if url.startswith("sqlite:///"):
             self.kind = "sqlite"
             self.path = Path(url.removeprefix("sqlite:///"))
@@ -69,33 +88,55 @@ class Database:
         else:
             raise ValueError(f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://...)")
         self._migrated = False
+        self._local = threading.local()  # SQLite: each thread keeps its connection
 
     def _connect(self):
         if self.kind == "sqlite":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             return conn
         import psycopg  # optional extra: pip install 'itsmflow[postgres]'
 
         return psycopg.connect(self.url, autocommit=True)
+
+    def _thread_connection(self):
+        """SQLite: this thread's connection, opened once. Opening one per transaction cost
+        about 1 ms each (the file, the WAL index, the schema read again): a few per activity.
+        None when this thread is already inside a transaction (it gets one of its own)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return None if conn.in_transaction else conn
 
     @contextmanager
     def transaction(self) -> Iterator["Cursor"]:
         """One transaction; commits on success, rolls back on error."""
         if not self._migrated:
             self.migrate()
-        conn = self._connect()
+        kept = self._thread_connection() if self.kind == "sqlite" else None
+        conn = kept or self._connect()
+        began = False
         try:
-            conn.execute("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN")
+            # Postgres: READ COMMITTED whatever the server's default, which the advisory locks
+            # of Cursor.serialize rely on (each statement sees what committed before it).
+            conn.execute("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN ISOLATION LEVEL READ COMMITTED")
+            began = True
             yield Cursor(conn, self.kind)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if began:  # a BEGIN that failed (database locked) has nothing to roll back
+                try:
+                    conn.execute("ROLLBACK")
+                except Exception:
+                    if kept is not None:  # a connection in an unknown state is not kept (closed below)
+                        self._local.conn = kept = None
+                    raise
             raise
         finally:
-            conn.close()
+            if kept is None:
+                conn.close()
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version."""
@@ -137,6 +178,13 @@ class Cursor:
             sql = sql.replace("?", "%s")
         cursor = self._conn.execute(sql, params)
         return cursor.rowcount
+
+    def serialize(self, key: str) -> None:
+        """Until this transaction ends, every other transaction serializing on `key` waits.
+        SQLite's BEGIN IMMEDIATE already serializes all writers; Postgres (READ COMMITTED)
+        takes a transaction-scoped advisory lock on the key's hash."""
+        if self._kind == "postgres":
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
 
     def all(self, sql: str, params: tuple = ()) -> list[tuple]:
         if self._kind == "postgres":

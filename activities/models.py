@@ -108,3 +108,52 @@ class ActionResult(BaseModel):
     action: str
     resource: str
     already_done: bool = False
+
+
+class KnownError(BaseModel):
+    """A problem's known error: shown on every new incident on its CI until the problem ends."""
+
+    problem_id: str
+    ci: str
+    title: str
+    root_cause: str = ""
+    workaround: str
+
+
+class RecordKnownErrorInput(BaseModel):
+    """`revision` grows with each workaround a problem records: a retried older write never
+    overwrites a newer one."""
+
+    known_error: KnownError
+    revision: int
+    recorded_at: datetime
+
+
+class IncidentOnCiInput(BaseModel):
+    incident_id: str
+    ci: str
+    opened_at: datetime
+
+
+class IncidentOnCiResult(BaseModel):
+    """`problem_id`: the open problem of the CI the incident was linked to (`suggested`: this
+    incident made the count reach the policy's threshold and the problem was opened for it)."""
+
+    known_errors: list[KnownError] = []
+    problem_id: str | None = None
+    suggested: bool = False
+    recent: int = 1
+
+
+class ProblemClaimInput(BaseModel):
+    problem_id: str
+    ci: str
+    claimed_at: datetime
+
+
+class ProblemEndInput(BaseModel):
+    """The problem left the open states: its known errors retire, its CI claim is released."""
+
+    problem_id: str
+    state: str
+    ended_at: datetime

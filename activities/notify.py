@@ -13,6 +13,7 @@ from temporalio import activity
 
 from activities.channels import Channel, Message
 from activities.db import Database, utc_text
+from activities.metrics import count
 from activities.models import NotifyInput, NotifyResult
 
 TEMPLATES = SandboxedEnvironment(
@@ -48,6 +49,8 @@ class NotifyActivities:
         mid = message_id(request.key)
         with self.db.transaction() as cur:
             if cur.one("SELECT 1 FROM notification_ledger WHERE idempotency_key = ?", (request.key,)):
+                count("notifications_duplicate", "notifications not sent again (already in the ledger)",
+                      channel=self.channel.name)
                 return NotifyResult(key=request.key, channel=self.channel.name, message_id=mid, duplicate=True)
         subject, text, html = render(request.template, request.context)
         recipients = [r.email for r in request.recipients]
@@ -63,4 +66,9 @@ class NotifyActivities:
                 (request.key, mid, self.channel.name, json.dumps(recipients), subject,
                  utc_text(datetime.now(timezone.utc))),
             )
+        count("notifications_sent", "notifications sent", channel=self.channel.name,
+              template=request.template.split("/")[0])
+        activity.logger.info("notification sent", extra={"itsm": {
+            "key": request.key, "channel": self.channel.name, "template": request.template,
+            "recipients": len(recipients)}})
         return NotifyResult(key=request.key, channel=self.channel.name, message_id=mid, recipients=len(recipients))

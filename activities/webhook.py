@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.db import Database, utc_text
+from activities.metrics import count
 from activities.models import WebhookInput, WebhookResult
 
 RETRYABLE_CLIENT_ERRORS = {408, 429}
@@ -40,6 +41,7 @@ class WebhookActivities:
             with urllib.request.urlopen(post, timeout=self.timeout) as response:
                 status = response.status
         except urllib.error.HTTPError as err:
+            count("webhooks_failed", "webhook posts answered with an error", status=str(err.code))
             if 400 <= err.code < 500 and err.code not in RETRYABLE_CLIENT_ERRORS:
                 raise ApplicationError(f"webhook {request.url} answered {err.code}", type="WebhookRejected",
                                        non_retryable=True) from None
@@ -51,4 +53,6 @@ class WebhookActivities:
                 (request.key, request.key, json.dumps([request.url]),
                  str(request.payload.get("summary") or "webhook"), utc_text(datetime.now(timezone.utc))),
             )
+        count("webhooks_sent", "webhook posts delivered")
+        activity.logger.info("webhook delivered", extra={"itsm": {"key": request.key, "status": status}})
         return WebhookResult(key=request.key, status=status)

@@ -15,8 +15,10 @@ def bare_side_effect(step: str) -> str:
 
 @workflow.defn
 class BareIncident:
-    """One activity at open, updates ack and resolve, two activities after; like ours, the
-    open and resolve calls return once those activities are done (the settled state)."""
+    """Ours in shape: three activities at open (the CI's known errors and problem, the opened
+    notice, the on-call page), updates ack and resolve, two activities after (CMDB record,
+    resolved notice); like ours, the open and resolve calls return once those activities are
+    done (the settled state)."""
 
     def __init__(self) -> None:
         self.opened = self.resolved = self.done = False
@@ -24,7 +26,9 @@ class BareIncident:
     @workflow.run
     async def run(self, incident_id: str) -> str:
         options = dict(start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_activity(bare_side_effect, "ci", **options)
         await workflow.execute_activity(bare_side_effect, "opened", **options)
+        await workflow.execute_activity(bare_side_effect, "page", **options)
         self.opened = True
         await workflow.wait_condition(lambda: self.resolved)
         await workflow.execute_activity(bare_side_effect, "record", **options)

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,16 +23,10 @@ from cli.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
 from worker.main import build_worker
-from worker.server import DevServer, find_binary, wait_until_ready
+from worker.server import DevServer, find_binary, free_port, wait_until_ready
 from workflows.change_models import CompleteInput, Outcome
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def one_closed_change(address: str, folder: str) -> str:

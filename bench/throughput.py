@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from cli import incident_ops
 from cli.incident_submit import build_incident
 from worker.connect import connect
 from worker.main import build_worker
-from worker.server import DevServer, wait_until_ready
+from worker.server import DevServer, free_port, wait_until_ready
 from workflows.incident_models import ActorInput, ResolveInput
 
 RESULTS = Path(__file__).parent / "results"
@@ -69,12 +68,6 @@ async def run_bare(client, queue: str, count: int, concurrency: int) -> float:
     return count / (time.perf_counter() - began)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def main(count: int, concurrency: int, rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         server = DevServer(port=free_port(), db=Path(folder) / "temporal.db", headless=True, http_port=free_port())
@@ -90,23 +83,29 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
                 await run_ours(client, ours_queue, 5, concurrency)  # warm up both
                 await run_bare(client, bare_queue, 5, concurrency)
                 ours_rounds, bare_rounds = [], []
+                cpu: dict[str, list[float]] = {"ours": [], "bare": []}  # this process: client + both workers
                 for round_number in range(rounds):  # alternate, so server growth hits both alike
-                    pair = [(run_bare, bare_queue, bare_rounds), (run_ours, ours_queue, ours_rounds)]
-                    for runner, queue, results in (pair if round_number % 2 else pair[::-1]):
+                    pair = [(run_bare, bare_queue, bare_rounds, "bare"), (run_ours, ours_queue, ours_rounds, "ours")]
+                    for runner, queue, results, name in (pair if round_number % 2 else pair[::-1]):
+                        began = time.process_time()
                         results.append(await runner(client, queue, count, concurrency))
+                        cpu[name].append((time.process_time() - began) / count * 1000)
                 ours, bare = statistics.median(ours_rounds), statistics.median(bare_rounds)
         finally:
             server.stop()
+    paired = sorted(o / b for o, b in zip(ours_rounds, bare_rounds))  # each round's ours vs its bare neighbour
     return {"benchmark": "throughput", "incidents": count, "concurrency": concurrency, "rounds": rounds,
             "itsm_incidents_per_second": round(ours, 1), "bare_per_second": round(bare, 1),
-            "ratio": round(ours / bare, 2), "target": "ratio >= 0.9"}
+            "ratio": round(ours / bare, 2), "round_ratios": [round(r, 2) for r in paired],
+            "python_cpu_ms_per_incident": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
+            "target": "ratio >= 0.9"}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
     options = parser.parse_args()
     outcome = asyncio.run(main(options.incidents, options.concurrency, options.rounds))
     RESULTS.mkdir(exist_ok=True)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 INTERNAL_UPDATES = {"settle"}
-_UPDATE_DETAILS = ("comment", "reason", "outcome", "notes")
+_UPDATE_DETAILS = ("comment", "reason", "outcome", "notes", "text", "workaround", "incident_id", "change_id")
 
 
 async def _decode(client, payloads) -> list[Any]:
@@ -25,8 +25,47 @@ async def _summary(client, event) -> str:
     return str(values[0]) if values else ""
 
 
-def _row(moment: datetime, actor: str, action: str, details: str) -> dict:
-    return {"time": moment, "actor": actor, "action": action, "details": details}
+def _row(moment: datetime, actor: str, action: str, details: str, verified: bool = False) -> dict:
+    row = {"time": moment, "actor": actor, "action": action, "details": details}
+    if verified:
+        row["verified"] = True
+    return row
+
+
+def _claimed(arg: dict) -> str:
+    """The user an update names: its actor, or the opener of a routed incident."""
+    for field in ("actor", "requested_by", "opened_by"):
+        if isinstance(arg.get(field), str):
+            return arg[field]
+    nested = arg.get("incident")
+    return _claimed(nested) if isinstance(nested, dict) else "unknown"
+
+
+def _signed(*holders) -> bool:
+    """An ITSM_AUTH credential travelled with the call (the worker verified it to accept it)."""
+    from worker.auth import HEADER
+
+    return any(holder.HasField("header") and HEADER in holder.header.fields for holder in holders
+               if hasattr(holder, "header"))
+
+
+def policy_of(start: dict) -> str:
+    """name@version of the definition that governs a run, from its start input."""
+    policy = start.get("policy") or {}
+    if policy.get("name"):
+        return f"{policy['name']}@{policy.get('version')}"
+    return start.get("catalog") or (start.get("plan") or {}).get("catalog") or ""
+
+
+def _signal_details(args: list) -> str:
+    """What a signal carried, as `key: value; ...` (an id, an outcome), or the bare value."""
+    parts = []
+    for arg in args:
+        if isinstance(arg, dict):
+            parts += [f"{key}: {value}" for key, value in arg.items() if isinstance(value, (str, int, float)) and value != ""]
+        elif isinstance(arg, (str, int, float)):
+            parts.append(str(arg))
+    return "; ".join(parts)
 
 
 async def audit_rows(client, history) -> list[dict]:
@@ -35,6 +74,7 @@ async def audit_rows(client, history) -> list[dict]:
 
     rows: list[dict] = []
     timers: dict[int, str] = {}
+    policy = ""
     for event in history.events:
         moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
         kind = event.event_type
@@ -42,7 +82,7 @@ async def audit_rows(client, history) -> list[dict]:
             attrs = event.workflow_execution_started_event_attributes
             args = await _decode(client, attrs.input.payloads)
             start = args[0] if args and isinstance(args[0], dict) else {}
-            policy = start.get("policy") or {}
+            policy = policy_of(start)
             carried = start.get("carried")
             if carried:
                 rows.append(_row(moment, "system", "continued", f"run {carried.get('runs', 1) + 1}"))
@@ -52,11 +92,12 @@ async def audit_rows(client, history) -> list[dict]:
             details = ", ".join(
                 part for part in (
                     start.get("title"), scope, ",".join(start.get("cis") or ([start["ci"]] if start.get("ci") else [])),
-                    f"policy {policy.get('name')}@{policy.get('version')}" if policy else "",
+                    f"policy {policy}" if policy else "",
                 ) if part
             )
             actor = start.get("requested_by") or start.get("opened_by") or "system"
-            rows.append(_row(moment, actor, "opened" if "opened_by" in start else "submitted", details))
+            rows.append(_row(moment, actor, "opened" if "opened_by" in start else "submitted", details,
+                             verified=_signed(attrs)))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             name = request.input.name
@@ -65,7 +106,7 @@ async def audit_rows(client, history) -> list[dict]:
             args = await _decode(client, request.input.args.payloads)
             arg = args[0] if args and isinstance(args[0], dict) else {}
             details = "; ".join(f"{k}: {arg[k]}" for k in _UPDATE_DETAILS if arg.get(k))
-            rows.append(_row(moment, arg.get("actor", "unknown"), name, details))
+            rows.append(_row(moment, _claimed(arg), name, details, verified=_signed(request.meta, request.input)))
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
@@ -82,6 +123,10 @@ async def audit_rows(client, history) -> list[dict]:
             if "ItsmState" in fields:
                 state = json.loads(fields["ItsmState"].data)
                 rows.append(_row(moment, "system", "state", state))
+        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            attrs = event.workflow_execution_signaled_event_attributes
+            args = await _decode(client, attrs.input.payloads)
+            rows.append(_row(moment, "system", f"signal {attrs.signal_name}", _signal_details(args)))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             rows.append(_row(moment, "system", "completed", ""))
         elif kind in (E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
@@ -89,7 +134,7 @@ async def audit_rows(client, history) -> list[dict]:
             rows.append(_row(moment, "system", E.Name(kind).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower(), ""))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             rows.append(_row(moment, "system", "continued as new", ""))
-    return rows
+    return [{**row, "policy": policy} for row in rows]
 
 
 def child_ids(history) -> list[str]:
@@ -99,11 +144,26 @@ def child_ids(history) -> list[str]:
             if e.event_type == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
 
 
-async def audit_trail(client, run_id: str) -> list[dict]:
-    """The run's rows and those of the children it started (request → items → tasks),
-    each tagged with its run id, in time order."""
-    history = await client.get_workflow_handle(run_id).fetch_history()
-    rows = [{**row, "run": run_id} for row in await audit_rows(client, history)]
-    for child in child_ids(history):
-        rows += await audit_trail(client, child)
+async def run_histories(client, workflow_id: str) -> list:
+    """Every run of a workflow id, oldest first (an incident continues as new), followed
+    back from the latest run through each start event's previous run id: exact, and
+    independent of visibility lag."""
+    histories, run_id = [], None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            return histories[::-1]
+
+
+async def audit_trail(client, run_id: str, children: bool = True) -> list[dict]:
+    """The run's rows (every run of its id) and those of the children it started
+    (request → items → tasks), each tagged with its run id, in time order."""
+    rows = []
+    for history in await run_histories(client, run_id):
+        rows += [{**row, "run": run_id} for row in await audit_rows(client, history)]
+        if children:
+            for child in child_ids(history):
+                rows += await audit_trail(client, child)
     return sorted(rows, key=lambda row: row["time"])

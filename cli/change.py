@@ -27,11 +27,12 @@ def change_group() -> None:
 @click.option("--end", required=True, help="Planned end, ISO-8601 with offset.")
 @click.option("--outage", is_flag=True, help="The change requires a service outage.")
 @click.option("--description", default="", help="Longer description.")
+@click.option("--problem", help="The problem this change fixes (PRB-...): a successful close resolves it.")
 @click.option("--policy", envvar="ITSM_CHANGE_POLICY", default="acme-change", show_default=True,
               help="Change policy name (or ITSM_CHANGE_POLICY).")
 @actor_option
 @json_option
-def submit_cmd(title, cis, change_type, template, start, end, outage, description, policy, actor, as_json):
+def submit_cmd(title, cis, change_type, template, start, end, outage, description, problem, policy, actor, as_json):
     """Submit a change; prints its id once it waits for approval (or is scheduled)."""
     from cli.change_submit import SubmitError, build_change
     from cli.ids import new_id
@@ -44,7 +45,7 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
             change_id=new_id("CHG", now), title=title, cis=list(cis), change_type=ChangeType(change_type),
             template=template, start=parse_time(start, "--start"), end=parse_time(end, "--end"),
             outage=outage, description=description, requested_by=actor, now=now,
-            policy=registry.get(policy, ChangePolicy),
+            policy=registry.get(policy, ChangePolicy), problem=problem,
         )
     except (SubmitError, registry.DefinitionError) as err:
         raise ValidationFailed(str(err)) from None
@@ -56,9 +57,10 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
         from worker.connect import task_queue
 
         await require_worker(client, task_queue())
-        return await change_ops.submit(client, change, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()))
+        rpc_timeout = timedelta(seconds=timeout_seconds())
+        return await change_ops.submit(client, change, task_queue(), rpc_timeout=rpc_timeout)
 
-    status = run(work)
+    status = run(work, subject=problem)
     if as_json:
         emit_json(to_json_model(status))
     else:
@@ -145,6 +147,8 @@ def format_change(status) -> str:
          + (f" (moved from {short_time(status.original_start)})" if status.original_start else "")),
         ("policy", status.policy),
     ]
+    if status.problem:
+        rows.append(("problem", status.problem))
     if status.close_code:
         rows.append(("close code", f"{status.close_code.value} by {status.implemented_by}"
                      + (f": {status.implementation_notes}" if status.implementation_notes else "")))

@@ -7,27 +7,59 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from cli import ops
-from cli.ids import new_id
 from workflows.change_models import ChangeInput, ChangeStatus
 
 
 async def submit(client: Client, change: ChangeInput, task_queue: str, rpc_timeout: timedelta | None = None) -> ChangeStatus:
-    """Start the change and return once it waits for approval (or is scheduled)."""
-    first = [change.id]
+    """Start the change and return once it waits for approval (or is scheduled). A change
+    raised for a problem is linked to it first (see `submit_for_problem`)."""
+    if change.problem:
+        return await submit_for_problem(client, change, task_queue, rpc_timeout)
+    return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
+                                 attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout)
 
-    def make_id() -> str:
-        return first.pop() if first else new_id("CHG")
 
-    async def start(change_id: str) -> ChangeStatus:
-        attempt = change.model_copy(update={"id": change_id})
-        return await ops.start_and_settle(
-            client, "ChangeWorkflow", attempt, id=change_id, task_queue=task_queue,
-            attributes={"ItsmProcess": "change", "ItsmState": "new", "ItsmType": change.change_type.value,
-                        "ItsmRequester": change.requested_by, "ItsmCI": change.cis},
-            memo={"title": change.title}, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
-        )
+async def submit_for_problem(client: Client, change: ChangeInput, task_queue: str,
+                             rpc_timeout: timedelta | None = None) -> ChangeStatus:
+    """Link the change to its problem, then start it under exactly the linked id. The
+    problem's validator decides first (who may raise a change for it, in which state), so a
+    refusal starts nothing; a start that fails after the link tells the problem the change
+    was canceled, so no link dangles."""
+    await link_problem(client, change, rpc_timeout)
+    try:
+        return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
+                                     attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
+                                     fresh_ids=False)
+    except Exception as err:
+        # Only a start that certainly did not happen is "canceled": the id was taken, or the run
+        # failed before its first step. After a timeout the change may be running: ask the server.
+        if isinstance(err, (RuntimeError, ops.StartRefused)) or not await _exists(client, change.id, rpc_timeout):
+            from workflows.problem_models import ChangeClosed
 
-    return await ops.retry_ids(start, make_id)
+            try:
+                await client.get_workflow_handle(change.problem).signal(
+                    "change_closed", ChangeClosed(change_id=change.id, outcome="canceled"), rpc_timeout=rpc_timeout)
+            except Exception:  # noqa: BLE001 (the start's own error is the one to report)
+                pass
+        raise
+
+
+async def _exists(client: Client, run_id: str, rpc_timeout: timedelta | None) -> bool:
+    """Whether a run has this id; True when the server cannot tell (then nothing is undone)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(run_id).describe(rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        return err.status != RPCStatusCode.NOT_FOUND
+    except Exception:  # noqa: BLE001
+        return True
+    return True
+
+
+def _attributes(change: ChangeInput) -> dict:
+    return {"ItsmProcess": "change", "ItsmState": "new", "ItsmType": change.change_type.value,
+            "ItsmRequester": change.requested_by, "ItsmCI": change.cis}
 
 
 async def update(client: Client, change_id: str, name: str, arg, rpc_timeout: timedelta | None = None) -> ChangeStatus:
@@ -36,3 +68,12 @@ async def update(client: Client, change_id: str, name: str, arg, rpc_timeout: ti
 
 async def status(client: Client, change_id: str, rpc_timeout: timedelta | None = None) -> ChangeStatus:
     return await ops.status(client, change_id, ChangeStatus, rpc_timeout)
+
+
+async def link_problem(client: Client, change: ChangeInput, rpc_timeout: timedelta | None = None) -> None:
+    """Tell the problem of the change before it starts: the problem's validator decides
+    (who may raise a change for it, in which state), so a refusal starts nothing."""
+    from workflows.problem_models import ChangeLinkInput, ProblemStatus
+
+    await ops.update(client, change.problem, "link_change",
+                     ChangeLinkInput(actor=change.requested_by, change_id=change.id), ProblemStatus, rpc_timeout)

@@ -3,6 +3,7 @@ so tests and the demo use the same rules as `itsm change submit`."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from definitions import registry
@@ -12,6 +13,7 @@ from definitions.windows import blackout_hit, next_slot, window_for
 from workflows.change_models import ChangeInput
 
 PAST_TOLERANCE = timedelta(minutes=5)
+PROBLEM_ID = re.compile(r"^PRB-\d{8}-[A-Z0-9]{4}$")
 
 
 class SubmitError(ValueError):
@@ -32,6 +34,7 @@ def build_change(
     outage: bool = False,
     description: str = "",
     policy: ChangePolicy | None = None,
+    problem: str | None = None,
 ) -> ChangeInput:
     policy = policy or registry.get(registry.DEFAULT_CHANGE_POLICY, ChangePolicy)
     org = registry.get(policy.organisation, Organisation)
@@ -45,6 +48,8 @@ def build_change(
     if unknown:
         raise SubmitError(f"unknown CI {', '.join(map(repr, unknown))} (known: {', '.join(c.name for c in org.cis)})")
     cis = list(dict.fromkeys(cis))
+    if problem is not None and not PROBLEM_ID.match(problem):
+        raise SubmitError(f"--problem {problem!r} is not a problem id (PRB-YYYYMMDD-XXXX)")
     if start.tzinfo is None or end.tzinfo is None:
         raise SubmitError("--start and --end need a UTC offset, e.g. 2026-11-24T22:00+00:00")
     if end <= start:
@@ -63,7 +68,7 @@ def build_change(
     return ChangeInput(
         id=change_id, title=title.strip(), description=description, change_type=change_type, template=template,
         cis=cis, planned_start=start, planned_end=end, outage=outage, requested_by=requested_by,
-        policy=policy, organisation=org, submit_notes=notes,
+        policy=policy, organisation=org, submit_notes=notes, problem=problem,
     )
 
 

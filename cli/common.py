@@ -35,17 +35,17 @@ from cli.lean import ui_link  # noqa: E402  (one definition, usable without clic
 
 
 def quiet_runtime() -> None:
-    """SDK core logs only errors in CLI processes (no warnings on stderr)."""
-    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+    """SDK core logs only errors in CLI processes (no warnings on stderr); a runtime the
+    worker configured (metrics) stays."""
+    from worker.telemetry import configure_runtime
 
-    filter_ = TelemetryFilter(core_level="ERROR", other_level="ERROR")
-    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=filter_))),
-                        error_if_already_set=False)
+    configure_runtime(replace=False)
 
 
 async def client():
     import asyncio
 
+    from worker.auth import AuthConfigError
     from worker.codec import KeyError_
     from worker.connect import connect
 
@@ -54,6 +54,8 @@ async def client():
         return await asyncio.wait_for(connect(), timeout_seconds())
     except KeyError_ as err:
         raise EnvironmentTrouble(str(err)) from None
+    except AuthConfigError as err:
+        raise ValidationFailed(str(err)) from None
     except (asyncio.TimeoutError, RuntimeError) as err:
         raise EnvironmentTrouble(f"cannot reach Temporal at {address()}: {_first_line(err) or 'timed out'}") from None
 
@@ -79,6 +81,10 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode
 
+    from cli.ops import StartRefused
+
+    if isinstance(err, StartRefused):
+        return ValidationFailed(str(err))
     no_worker = f"no worker answered in {timeout_seconds():.0f}s; is `itsm worker` running?"
     if isinstance(err, WorkflowUpdateFailedError):
         cause = err.cause
@@ -218,15 +224,19 @@ def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> Non
 
 async def require_worker(client, queue: str) -> None:
     """Refuse to start a run nobody will execute: nothing half-started."""
+    import asyncio
+
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    if not response.pollers:
-        raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
+    # A worker re-polls a few seconds after the server restarts: give it that long.
+    for _ in range(10):
+        if (await client.workflow_service.describe_task_queue(request)).pollers:
+            return
+        await asyncio.sleep(0.5)
+    raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")

@@ -1,4 +1,4 @@
-"""`itsm definitions list|show|validate`."""
+"""`itsm definitions list|show|validate|graph`."""
 
 from __future__ import annotations
 
@@ -58,3 +58,26 @@ def validate_cmd(path):
             click.echo(one_line(problem), err=True)
         raise click.exceptions.Exit(2) from None
     click.echo(f"{path}: valid {definition.kind} {definition.name!r} v{definition.version}")
+
+
+@definitions_group.command("graph")
+@click.argument("name")
+@click.argument("item", required=False)
+def graph_cmd(name, item):
+    """A Mermaid flowchart of a change policy, incident policy or catalog; with ITEM, only that
+    catalog item (a bundle with its items)."""
+    from cli.graph import GraphError, graph, item_hint
+    from definitions import registry
+
+    try:
+        definition = registry.get(name)
+    except registry.DefinitionError as err:
+        try:
+            hint = item_hint(name, registry.all_definitions())
+        except registry.DefinitionError:
+            hint = ""
+        raise ValidationFailed(f"{err}{hint}") from None
+    try:
+        click.echo(graph(definition, item), nl=False)
+    except GraphError as err:
+        raise ValidationFailed(str(err)) from None

@@ -168,6 +168,78 @@ class Demo:
         _say(f"{incident_id}: response SLA {response.elapsed_percent:.1f}% used, met; "
              f"impacted services {', '.join(status.impacted_services)}")
 
+    async def problem(self) -> None:
+        """web-02 keeps failing: the third incident on it within the policy's week suggests a
+        problem; grace records the root cause and a known error, which the next incident on
+        web-02 shows; the change she raises for it closes successfully and resolves it."""
+        from cli import incident_ops, problem_ops
+        from workflows.change_models import ApproveInput
+        from workflows.incident_models import ActorInput, ResolveInput
+        from workflows.problem_models import ActorInput as ProblemActor, KnownErrorInput, ReasonInput, RootCauseInput
+
+        async def incident(n: int, wait_for_known_error: bool = False):
+            from cli.incident_submit import build_incident
+
+            status, _ = await incident_ops.open_incident(self.client, build_incident(
+                title=f"web-02 answers 502 ({n})", ci="web-02", impact=3, urgency=2, opened_by="erin"), self.task_queue)
+            for _ in range(120 if wait_for_known_error else 0):  # the CI check runs beside the first page
+                if status.known_errors:
+                    break
+                await asyncio.sleep(0.25)
+                status = await incident_ops.status(self.client, status.id)
+            await incident_ops.update(self.client, status.id, "acknowledge", ActorInput(actor="frank"))
+            await incident_ops.update(self.client, status.id, "resolve",
+                                      ResolveInput(actor="frank", code="restarted", notes="restarted the app pool"))
+            return status
+
+        opened = [await incident(n) for n in range(1, 4)]
+        _say(f"erin opened {', '.join(s.id for s in opened)} on web-02 (502s); frank restarted the app pool "
+             "and resolved each")
+        problem_id = None
+        for _ in range(120):  # the third within the week suggests a problem (earlier demo runs count too)
+            statuses = [await incident_ops.status(self.client, s.id) for s in opened]
+            if statuses[-1].problem:  # the last one learns it from its own CI check
+                problem_id = statuses[-1].problem
+                said = [(s.id, e.details) for s in statuses for e in s.events if e.action == "problem"]
+                first = next((pair for pair in said if pair[1].startswith("suggested")), said[-1])
+                _say(f"{first[0]}: {first[1]}")
+                break
+            await asyncio.sleep(0.25)
+        if problem_id is None:
+            _say("no problem suggested (see the policy acme-problem)")
+            return
+        problem = await problem_ops.status(self.client, problem_id)
+        self.ids.append((problem_id, "problem suggested by recurring incidents"))
+        if problem.state.value != "new":
+            _say(f"{problem_id} is already {problem.state.value} (an earlier demo run); leaving it be")
+            return
+
+        async def act(name: str, arg) -> None:
+            status = await problem_ops.update(self.client, problem_id, name, arg)
+            _say(f"{arg.actor} {name.replace('_', ' ')} {problem_id} → {status.state.value}")
+
+        await act("investigate", ProblemActor(actor="grace"))
+        await act("root_cause", RootCauseInput(actor="grace", text="app pool too small for the nightly batch"))
+        await act("known_error", KnownErrorInput(actor="grace", workaround="restart the app pool on web-02"))
+        status = await incident(4, wait_for_known_error=True)
+        shown = "; ".join(f"{k.problem_id}: {k.workaround}" for k in status.known_errors) or "none"
+        _say(f"erin opened {status.id} on web-02: it shows the known error ({shown})")
+
+        from definitions.change import ChangeType
+
+        change = await self.submit(f"normal, low risk, fixes {problem_id}", "grace", title="Double the web-02 app pool",
+                                   cis=["web-02"], change_type=ChangeType.NORMAL, problem=problem_id)
+        await self.act(change.id, "approve", ApproveInput(actor="bob", comment=f"fixes {problem_id}"))
+        await self.implement(change.id, "erin")
+        for _ in range(120):
+            problem = await problem_ops.status(self.client, problem_id)
+            if problem.state.value == "resolved":
+                break
+            await asyncio.sleep(0.25)
+        _say(f"{change.id} closed successful → {problem_id} {problem.state.value}")
+        if problem.state.value == "resolved":
+            await act("close", ReasonInput(actor="carol", reason="fix verified"))
+
     async def requests(self) -> None:
         """Onboarding (account → laptop ∥ VPN → welcome) and a database read grant."""
         from cli import request_ops
@@ -221,6 +293,11 @@ class Demo:
             if change_id.startswith("REQ"):
                 status = await request_ops.status(self.client, change_id)
                 outcome = status.state.value
+            elif change_id.startswith("PRB"):
+                from cli import problem_ops
+
+                status = await problem_ops.status(self.client, change_id)
+                outcome = status.state.value
             elif change_id.startswith("INC"):
                 status = await incident_ops.status(self.client, change_id)
                 outcome = f"{status.state.value} ({status.resolution_code})"
@@ -232,6 +309,26 @@ class Demo:
                 where = f"{row['run']:<19} " if row["run"] != change_id else ("" if not change_id.startswith("REQ") else " " * 20)
                 click.echo(f"  {short_time(row['time'])}  {where}{row['actor']:<7} {row['action']:<17} {row['details']}")
             click.echo(f"  {ui_link(change_id)}")
+
+
+    async def kpis(self) -> None:
+        """The KPI report over the last 30 days of runs, the demo's included, as text and as
+        the HTML page with charts (`itsm report kpis`)."""
+        from pathlib import Path
+
+        from cli.kpi_html import render_html
+        from cli.kpi_render import render_text
+        from cli.kpi_source import fetch_runs
+        from cli.kpis import compute, default_window
+
+        await asyncio.sleep(1.5)  # visibility trails the runs' last search attribute updates
+        low, high = default_window(None, None, datetime.now(timezone.utc))
+        report = compute(await fetch_runs(self.client, low, high), low, high)
+        page = Path(os.environ.get("ITSM_HOME", ".itsm")) / "kpis.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(render_html(report), encoding="utf-8")
+        click.echo(f"\nKPIs (itsm report kpis; charts: itsm report kpis --html FILE, written to {page})")
+        click.echo(render_text(report), nl=False)
 
 
 async def _run(task_queue: str) -> None:
@@ -251,9 +348,12 @@ async def _run(task_queue: str) -> None:
         )
         click.echo("\nIncident process (policy acme-incident)")
         await demo.incident()
+        click.echo("\nProblem management (policy acme-problem)")
+        await demo.problem()
         click.echo("\nRequest fulfillment (catalog acme-catalog)")
         await demo.requests()
         await demo.timelines()
+        await demo.kpis()
 
 
 def run_demo(keep_server: bool) -> None:

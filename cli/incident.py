@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.common import (
-    ValidationFailed, actor_option, emit_json, json_option, require_worker, run, run_update, short_time,
-    show_status, timeout_seconds, to_json_model,
-)
+from cli.commands import actor_command, start_command, timeline_card
+from cli.common import actor_option, emit_json, json_option, short_time, show_status, to_json_model
 
 level = click.IntRange(1, 3)
 
@@ -31,52 +29,21 @@ def incident_group() -> None:
 def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, actor, as_json):
     """Open an incident; prints its id (or the existing one for a dedup hit)."""
     from cli.incident_submit import SubmitError, build_incident
-    from definitions import registry
 
-    try:
-        incident = build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group,
-                                  dedup_key=dedup_key, description=description, opened_by=actor, policy_name=policy)
-    except (SubmitError, registry.DefinitionError) as err:
-        raise ValidationFailed(str(err)) from None
-
-    async def work(client):
-        from datetime import timedelta
-
-        from cli import incident_ops
-        from worker.connect import task_queue
-
-        await require_worker(client, task_queue())
-        return await incident_ops.open_incident(client, incident, task_queue(),
-                                                rpc_timeout=timedelta(seconds=timeout_seconds()))
-
-    status, attached = run(work)
+    status, attached = start_command(
+        lambda: build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group, dedup_key=dedup_key,
+                               description=description, opened_by=actor, policy_name=policy),
+        (SubmitError,), "cli.incident_ops", "open_incident")
     if as_json:
         emit_json({**to_json_model(status), "attached": attached})
     else:
         click.echo(status.id)
 
 
-def _update(incident_id: str, name: str, arg, as_json: bool) -> None:
-    from workflows.incident_models import IncidentStatus
-
-    run_update(incident_id, name, arg, IncidentStatus, as_json)
-
-
 def _actor_command(name: str, update: str, help_text: str, *options, model: str = "ActorInput", fields=()):
     """Register `itsm incident NAME ID [options] --as USER` sending update `update`."""
-
-    def callback(incident_id, actor, as_json, **values):
-        from workflows import incident_models
-
-        payload = {f: values[f] for f in fields if values.get(f) is not None}
-        _update(incident_id, update, getattr(incident_models, model)(actor=actor, **payload), as_json)
-
-    command = click.Command(name, callback=callback, help=help_text, params=[
-        click.Argument(["incident_id"]), *options,
-        click.Option(["--as", "actor"], envvar="ITSM_USER", required=True, metavar="USER", help="Acting user."),
-        click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable JSON output."),
-    ])
-    incident_group.add_command(command)
+    actor_command(incident_group, name, update, help_text, *options, models="workflows.incident_models",
+                  status="IncidentStatus", id_name="incident_id", model=model, fields=fields)
 
 
 _actor_command("ack", "acknowledge", "Acknowledge: stops escalation, meets the response SLA.")
@@ -133,13 +100,13 @@ def format_incident(status) -> str:
                                           f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
     if status.dedup_key:
         rows.append(("dedup", f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
+    if status.problem:
+        rows.append(("problem", status.problem))
+    rows += [("workaround", f"{k.workaround} (known error {k.problem_id}: {k.title})") for k in status.known_errors]
     if status.resolution_code:
         rows.append(("resolution", status.resolution_code + (f": {status.resolution_notes}"
                                                              if status.resolution_notes else "")))
-    lines = [f"{status.id}  {status.title}", *(f"  {k:<11}{v}" for k, v in rows), "  timeline"]
-    lines += [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
-    lines += [f"  notice     {n}" for n in status.notices]
-    return "\n".join(lines)
+    return timeline_card(status, rows)
 
 
 @incident_group.command("list")

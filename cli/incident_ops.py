@@ -8,7 +8,6 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from cli import ops
-from cli.ids import new_id
 from workflows.incident_dedup import DedupInput, OpenRequest, OpenResult, router_id
 from workflows.incident_models import IncidentInput, IncidentStatus
 from workflows.search_attributes import incident_attributes
@@ -31,17 +30,8 @@ async def open_incident(client: Client, incident: IncidentInput, task_queue: str
         )
         status = await ops.update(client, result.id, "settle", None, IncidentStatus, rpc_timeout)
         return status, result.attached
-    first = [incident.id]
-
-    async def start(incident_id: str) -> IncidentStatus:
-        attempt = incident.model_copy(update={"id": incident_id})
-        return await ops.start_and_settle(
-            client, "IncidentWorkflow", attempt, id=incident_id, task_queue=task_queue,
-            attributes=incident_attributes(attempt), memo={"title": incident.title},
-            result_type=IncidentStatus, rpc_timeout=rpc_timeout,
-        )
-
-    status = await ops.retry_ids(start, lambda: first.pop() if first else new_id("INC"))
+    status = await ops.start_fresh(client, "IncidentWorkflow", incident, "INC", task_queue=task_queue,
+                                   attributes=incident_attributes, result_type=IncidentStatus, rpc_timeout=rpc_timeout)
     return status, False
 
 

@@ -13,15 +13,19 @@ class SubmitError(ValueError):
     """A one-line reason the incident is refused (exit 2, nothing started)."""
 
 
+def check_title_and_user(org: Organisation, title: str, user: str) -> None:
+    if not title.strip():
+        raise SubmitError("--title must not be empty")
+    if org.person(user) is None:
+        raise SubmitError(f"unknown user {user!r} (set --as or ITSM_USER)")
+
+
 def build_incident(*, title: str, impact: int, urgency: int, opened_by: str, ci: str | None = None,
                    group: str | None = None, dedup_key: str | None = None, description: str = "",
                    policy_name: str = "acme-incident", incident_id: str | None = None) -> IncidentInput:
     policy = registry.get(policy_name, IncidentPolicy)
     org = registry.get(policy.organisation, Organisation)
-    if not title.strip():
-        raise SubmitError("--title must not be empty")
-    if org.person(opened_by) is None:
-        raise SubmitError(f"unknown user {opened_by!r} (set --as or ITSM_USER)")
+    check_title_and_user(org, title, opened_by)
     for name, value in (("--impact", impact), ("--urgency", urgency)):
         if value not in (1, 2, 3):
             raise SubmitError(f"{name} must be 1, 2 or 3 (got {value})")

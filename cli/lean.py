@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cli.ids import process_of
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 NOT_FOUND = object()
 _DEFAULT_PROFILE_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "temporalio" / "temporal.toml"
@@ -140,7 +141,7 @@ def _record(run_id: str, body: dict) -> dict:
         "workflow_type": info["type"]["name"], "task_queue": body["executionConfig"]["taskQueue"]["name"],
         "started": _time(info.get("startTime")), "closed": _time(info.get("closeTime")),
         "history_length": int(info.get("historyLength", 0)), "pending_activities": pending,
-        "search_attributes": {k: (_time(v) if k == "ItsmDueAt" else v) for k, v in attrs.items()},
+        "search_attributes": {k: (_time(v) if SEARCH_ATTRIBUTES.get(k) == "Datetime" else v) for k, v in attrs.items()},
     }
 
 

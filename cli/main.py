@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import click
 
+from cli.audit_cmd import audit_group
+from cli.auth_cmd import auth_group
 from cli.change import change_group
 from cli.definitions_cmd import definitions_group
 from cli.incident import incident_group
+from cli.problem import problem_group
+from cli.report_cmd import report_group
 from cli.request import catalog_group, request_group, task_group
 from cli.runs import runs_group
-from cli.server_cmd import dev_cmd, server_group, worker_cmd
+from cli.server_cmd import codec_server_cmd, dev_cmd, server_group, worker_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,7 +33,7 @@ def demo_cmd(keep_server):
     run_demo(keep_server)
 
 
-for command in (change_group, incident_group, request_group, catalog_group, task_group, runs_group, definitions_group, server_group, worker_cmd, dev_cmd, demo_cmd):
+for command in (change_group, incident_group, problem_group, request_group, catalog_group, task_group, runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd, auth_group, audit_group, report_group):
     itsm.add_command(command)
 
 

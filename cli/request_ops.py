@@ -7,24 +7,18 @@ from datetime import timedelta
 from temporalio.client import Client, WorkflowUpdateFailedError
 
 from cli import ops
-from cli.ids import new_id
 from workflows.request_models import ItemStatus, ManualTaskResult, RequestInput, RequestState, RequestStatus
 
 
 async def submit(client: Client, request: RequestInput, task_queue: str,
                  rpc_timeout: timedelta | None = None) -> RequestStatus:
-    first = [request.id]
+    return await ops.start_fresh(client, "RequestWorkflow", request, "REQ", task_queue=task_queue,
+                                 attributes=_attributes, result_type=RequestStatus, rpc_timeout=rpc_timeout)
 
-    async def start(request_id: str) -> RequestStatus:
-        attempt = request.model_copy(update={"id": request_id})
-        return await ops.start_and_settle(
-            client, "RequestWorkflow", attempt, id=request_id, task_queue=task_queue,
-            attributes={"ItsmProcess": "request", "ItsmState": "requested", "ItsmType": request.item,
-                        "ItsmRequester": request.requested_by},
-            memo={"title": request.title}, result_type=RequestStatus, rpc_timeout=rpc_timeout,
-        )
 
-    return await ops.retry_ids(start, lambda: first.pop() if first else new_id("REQ"))
+def _attributes(request: RequestInput) -> dict:
+    return {"ItsmProcess": "request", "ItsmState": "requested", "ItsmType": request.item,
+            "ItsmRequester": request.requested_by}
 
 
 async def status(client: Client, run_id: str, rpc_timeout: timedelta | None = None):

@@ -27,22 +27,10 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def validate_variables(item: CatalogItem, raw: dict[str, str], org: Organisation, where: str = "") -> dict:
-    prefix = f"{where}: " if where else ""
-    unknown = sorted(set(raw) - {v.name for v in item.variables})
-    if unknown:
-        known = ", ".join(v.name for v in item.variables) or "none"
-        raise SubmitError(f"{prefix}{unknown[0]}: unknown variable for {item.name} (known: {known})")
-    values: dict = {}
-    for variable in item.variables:
-        if variable.name not in raw:
-            if variable.required:
-                raise SubmitError(f"{prefix}{variable.name}: required ({variable.type.value}: {variable.help})")
-            continue
-        try:
-            values[variable.name] = variable.parse(raw[variable.name], org)
-        except ValueError as err:
-            raise SubmitError(f"{prefix}{err}") from None
-    return values
+    try:
+        return item.values(raw, org, where)
+    except ValueError as err:
+        raise SubmitError(str(err)) from None
 
 
 def build_request(*, item_name: str, raw: dict[str, str], requested_by: str, requested_for: str | None = None,
@@ -56,24 +44,20 @@ def build_request(*, item_name: str, raw: dict[str, str], requested_by: str, req
     if item is None:
         raise SubmitError(f"unknown catalog item {item_name!r} (known: {', '.join(i.name for i in catalog.items)})")
     values = validate_variables(item, raw, org)
-    plans = _plans(catalog, item, values, org)
+    version = f"{catalog.name}@{catalog.version}"
+    plans = [plan.model_copy(update={"catalog": version}) for plan in _plans(catalog, item, values, org)]
     return RequestInput(
         id=request_id or new_id("REQ"), item=item.name, title=item.title, variables=values,
         requested_by=requested_by, requested_for=requested_for or requested_by, plans=plans, organisation=org,
-        calendar=catalog.calendar(item.calendar), cancel_group=catalog.cancel_group,
+        calendar=catalog.calendar(item.calendar), cancel_group=catalog.cancel_group, catalog=version,
     )
 
 
 def _plans(catalog: Catalog, item: CatalogItem, values: dict, org: Organisation) -> list[ItemPlan]:
-    if not item.bundle:
-        return [ItemPlan(id=new_id("RITM"), item=item, variables=values)]
-    ids = {entry.item: new_id("RITM") for entry in item.bundle}
-    plans = []
-    for entry in item.bundle:
-        child = catalog.item(entry.item)
-        raw = {name: template.format(**{k: str(v) for k, v in values.items()})
-               for name, template in entry.variables.items()}
-        child_values = validate_variables(child, raw, org, where=f"{item.name} → {child.name}")
-        plans.append(ItemPlan(id=ids[entry.item], item=child, variables=child_values,
-                              after=[ids[name] for name in entry.after]))
-    return plans
+    try:
+        expanded = catalog.expand(item, values, org)
+    except ValueError as err:
+        raise SubmitError(str(err)) from None
+    ids = {child.name: new_id("RITM") for child, _, _ in expanded}
+    return [ItemPlan(id=ids[child.name], item=child, variables=child_values, after=[ids[name] for name in after])
+            for child, child_values, after in expanded]

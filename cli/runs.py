@@ -1,6 +1,9 @@
-"""`itsm runs list|show|history`: any process, by id; history is the audit trail."""
+"""`itsm runs list|show|history|timeline`: any process, by id; history is the audit trail,
+timeline the same trail laid out to read (or as a Mermaid gantt)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import click
 
@@ -24,6 +27,17 @@ def _query(process: str | None, state: str | None, priority: str | None = None,
         clauses.append(f"ItsmPriority = '{priority}'")
     if groups is not None:
         clauses.append("ItsmGroup IN (" + ", ".join(f"'{g}'" for g in groups or ["-"]) + ")")
+    return " AND ".join(clauses)
+
+
+def window_query(since: datetime | None = None, until: datetime | None = None, process: str | None = None) -> str:
+    """Every run that could have acted in [since, until): opened before `until` and still
+    running or closed at or after `since` (audit export, KPI report)."""
+    clauses = [_query(process, None)]
+    if until:
+        clauses.append(f"StartTime < '{iso_utc(until)}'")
+    if since:
+        clauses.append(f"(ExecutionStatus = 'Running' OR CloseTime >= '{iso_utc(since)}')")
     return " AND ".join(clauses)
 
 
@@ -148,3 +162,31 @@ def history_cmd(run_id, as_json):
     for r in rows:
         where = f"{r['run']:<19} " if several else ""
         click.echo(f"{short_time(r['time'])}  {where}{r['actor']:<8} {r['action']:<18} {r['details']}")
+
+
+@runs_group.command("timeline")
+@click.argument("run_id")
+@click.option("--mermaid", is_flag=True, help="A Mermaid gantt chart: one bar per state, milestones for people.")
+@json_option
+def timeline_cmd(run_id, mermaid, as_json):
+    """The audit trail as a timeline: time since start, a section per state, waits as gaps,
+    human actions marked *, children (request → items → tasks) nested under their run."""
+    from cli.common import ValidationFailed
+    from cli.timeline import entries_json, render_gantt, render_text, timeline_entries
+
+    if mermaid and as_json:
+        raise ValidationFailed("choose one of --mermaid and --json")
+
+    async def work(client):
+        from cli.audit import audit_trail
+        from cli.timeline import parents_of
+
+        rows = await audit_trail(client, run_id)
+        return rows, await parents_of(client, rows, run_id)
+
+    rows, parents = run(work, subject=run_id)
+    entries = timeline_entries(rows, run_id, parents)
+    if as_json:
+        emit_json(entries_json(entries))
+    else:
+        click.echo(render_gantt(entries) if mermaid else render_text(entries), nl=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import EnvironmentTrouble, quiet_runtime
+from cli.common import EnvironmentTrouble, ValidationFailed, quiet_runtime
 
 port_option = click.option("--port", default=7233, show_default=True, help="gRPC port of the embedded server.")
 
@@ -112,24 +112,96 @@ def stop_cmd(port):
         click.echo(f"no server running on port {port}")
 
 
-def run_worker_until_stopped() -> None:
+def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = "text", otel: bool = False) -> None:
     import asyncio
-    from cli.common import client
+    import logging
+    import os
+
+    from cli.common import ValidationFailed, client
+    from definitions import registry
+    from definitions.org import Organisation
+    from worker.auth import AuthConfigError, keyring_from_env
     from worker.connect import task_queue
     from worker.main import run_worker
+    from worker.telemetry import TelemetryError, configure_logging, configure_runtime, tracing_interceptors
 
     async def main():
         temporal = await client()
-        click.echo(f"worker polling task queue {task_queue()!r} on {temporal.service_client.config.target_host}")
-        await run_worker(temporal, task_queue())
+        target = temporal.service_client.config.target_host
+        click.echo(f"worker polling task queue {task_queue()!r} on {target}"
+                   + (f", metrics on :{metrics_port}/metrics" if metrics_port else ""))
+        logging.getLogger("itsm.worker").info("worker started", extra={"itsm": {
+            "task_queue": task_queue(), "address": target, "metrics_port": metrics_port, "otel": otel}})
+        await run_worker(temporal, task_queue(), interceptors=interceptors)
 
-    asyncio.run(main())
+    try:
+        keyring_from_env(registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation))  # fail before connecting
+        configure_logging(log_format)
+        interceptors = tracing_interceptors(otel)
+        configure_runtime(metrics_port)
+        asyncio.run(main())
+    except (AuthConfigError, TelemetryError) as err:
+        raise ValidationFailed(str(err)) from None
 
 
 @click.command("worker")
-def worker_cmd():
+@click.option("--metrics-port", type=int, envvar="ITSM_METRICS_PORT",
+              help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (or ITSM_METRICS_PORT).")
+@click.option("--log-format", type=click.Choice(["json", "text"]), envvar="ITSM_LOG_FORMAT", default="json",
+              show_default=True, help="Log lines on stderr: JSON objects or plain text (or ITSM_LOG_FORMAT).")
+@click.option("--otel", is_flag=True, envvar="ITSM_OTEL",
+              help="OpenTelemetry traces over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (itsmflow[otel]).")
+def worker_cmd(metrics_port, log_format, otel):
     """Run a worker for every process until Ctrl-C / SIGTERM."""
-    run_worker_until_stopped()
+    run_worker_until_stopped(metrics_port, log_format, otel)
+
+
+@click.command("codec-server")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Listen address (anyone who reaches it can read every payload).")
+@click.option("--port", type=int, default=8888, show_default=True)
+@click.option("--ui-origin", "origins", multiple=True, default=["http://localhost:8233"], show_default=True,
+              help="Origin of the Temporal UI allowed to call it (repeatable).")
+def codec_server_cmd(host, port, origins):
+    """Decode encrypted payloads for the Temporal UI (ITSM_ENCRYPTION_KEY; ITSM_CODEC_TOKEN to
+    require a bearer token). Point the UI at it: ITSM_CODEC_ENDPOINT for `itsm server start`,
+    TEMPORAL_CODEC_ENDPOINT for the temporal-ui image."""
+    import os
+
+    from worker.codec import KeyError_, codec_from_env
+    from worker.codec_server import CodecServer
+
+    try:
+        codec = codec_from_env()
+    except KeyError_ as err:
+        raise ValidationFailed(str(err)) from None
+    if codec is None:
+        raise ValidationFailed("ITSM_ENCRYPTION_KEY is not set: there is nothing to decode")
+    try:
+        server = CodecServer((host, port), codec, list(origins), os.environ.get("ITSM_CODEC_TOKEN") or None,
+                             log=lambda line: click.echo(line, err=True))
+    except OSError as err:
+        raise EnvironmentTrouble(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    import signal
+
+    from worker.codec_server import is_loopback
+
+    token = "bearer token required" if server.token else "no token (set ITSM_CODEC_TOKEN to require one)"
+    click.echo(f"codec server on {server.url} for {', '.join(origins)}; {token}")
+    if not server.token and not is_loopback(host):
+        click.echo(f"warning: listening on {host} without ITSM_CODEC_TOKEN: anyone who reaches it can read "
+                   "every payload", err=True)
+
+    def stop(*_):  # SIGTERM (docker stop) as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @click.command("dev")

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta, timezone
 from definitions.approvals import ApprovalChain, ApprovalLevel, ApprovalRule, TimeoutAction
 from definitions.change import ChangePolicy, ConflictAction, Risk, RiskRule, StandardTemplate, WindowViolation
 from definitions.org import ConfigurationItem, Criticality, Group, Organisation, Person, Service
+from definitions.problem import ProblemPolicy
 from definitions.windows import WEEKDAYS_MON_FRI, Blackout, MaintenanceWindow, Weekday
 
 _PEOPLE = [
@@ -31,6 +32,7 @@ ORGANISATION = Organisation(
         Group(name="service-desk", members=["erin", "frank"], email="service-desk@acme.example"),
         Group(name="db-admins", members=["grace"], email="db-admins@acme.example"),
         Group(name="major-incident", members=["bob", "carol"], email="major-incident@acme.example"),
+        Group(name="problem-managers", members=["carol", "grace"], email="problem-managers@acme.example"),
     ],
     services=[
         Service(name="web-shop", owner_group="service-desk"),
@@ -198,6 +200,13 @@ def _incident_policy():
 
 
 INCIDENT_POLICY = _incident_policy()
+
+PROBLEM_POLICY = ProblemPolicy(
+    name="acme-problem", version=1, organisation="acme",
+    description="Acme problems: three incidents on one CI within a week suggest a problem.",
+    suggest_after=3, suggest_window=timedelta(days=7), manager_group="problem-managers",
+    known_error_groups=["service-desk"],
+)
 
 
 def _catalog():

@@ -157,6 +157,26 @@ class CatalogItem(Model):
     def variable(self, name: str) -> Variable | None:
         return next((v for v in self.variables if v.name == name), None)
 
+    def values(self, raw: dict[str, str], org: Organisation, where: str = "") -> dict:
+        """The typed values of an order's `raw` variables, or ValueError with one line naming
+        the field (prefixed with `where`, for a bundle's item)."""
+        prefix = f"{where}: " if where else ""
+        unknown = sorted(set(raw) - {v.name for v in self.variables})
+        if unknown:
+            known = ", ".join(v.name for v in self.variables) or "none"
+            raise ValueError(f"{prefix}{unknown[0]}: unknown variable for {self.name} (known: {known})")
+        values: dict = {}
+        for variable in self.variables:
+            if variable.name not in raw:
+                if variable.required:
+                    raise ValueError(f"{prefix}{variable.name}: required ({variable.type.value}: {variable.help})")
+                continue
+            try:
+                values[variable.name] = variable.parse(raw[variable.name], org)
+            except ValueError as err:
+                raise ValueError(f"{prefix}{err}") from None
+        return values
+
     def needs_approval(self, values: dict) -> bool:
         if self.approval is None:
             return False
@@ -185,6 +205,23 @@ class Catalog(Definition):
     calendars: list[BusinessCalendar]
     items: list[CatalogItem]
     cancel_group: str = "service-desk"
+
+    def expand(self, item: CatalogItem, values: dict, org: Organisation) -> list[tuple[CatalogItem, dict, list[str]]]:
+        """What an order of `item` with (typed) `values` fulfils: the item itself, or each item
+        of its bundle with its variables (formatted from the order's) and the items it waits
+        for. ValueError (one line) when a bundle's item refuses its variables."""
+        if not item.bundle:
+            return [(item, values, [])]
+        texts = {k: str(v) for k, v in values.items()}
+        expanded = []
+        for entry in item.bundle:
+            child, where = self.item(entry.item), f"{item.name} → {entry.item}"
+            try:
+                raw = {name: template.format(**texts) for name, template in entry.variables.items()}
+            except (KeyError, IndexError, ValueError) as err:
+                raise ValueError(f"{where}: a variable template needs {err} (not given)") from None
+            expanded.append((child, child.values(raw, org, where=where), list(entry.after)))
+        return expanded
 
     @model_validator(mode="after")
     def _references(self) -> "Catalog":

@@ -21,6 +21,10 @@ class Person(Model):
     username: str = Field(pattern=r"^[a-z][a-z0-9._-]*$")
     name: str
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    public_key: str | None = Field(
+        default=None, pattern=r"^ed25519:[A-Za-z0-9+/]{43}=$",
+        description="verifies this person's calls when ITSM_AUTH is on (`itsm auth keygen`)",
+    )
 
 
 class Group(Model):

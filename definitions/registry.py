@@ -18,18 +18,20 @@ from definitions.catalog import Catalog
 from definitions.change import ChangePolicy
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
+from definitions.problem import ProblemPolicy
 
-AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy, Catalog]
+AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy, ProblemPolicy, Catalog]
 _KINDS: dict[str, type] = {"organisation": Organisation, "change-policy": ChangePolicy,
-                           "incident-policy": IncidentPolicy, "catalog": Catalog}
+                           "incident-policy": IncidentPolicy, "problem-policy": ProblemPolicy, "catalog": Catalog}
 
 BUILTIN: dict[str, AnyDefinition] = {
     d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY, acme.INCIDENT_POLICY,
-                           acme.CATALOG)
+                           acme.PROBLEM_POLICY, acme.CATALOG)
 }
 
 DEFAULT_CHANGE_POLICY = "acme-change"
 DEFAULT_INCIDENT_POLICY = "acme-incident"
+DEFAULT_PROBLEM_POLICY = "acme-problem"
 DEFAULT_CATALOG = "acme-catalog"
 
 
@@ -74,7 +76,7 @@ def parse(data: dict, source: str = "definition") -> AnyDefinition:
             for part in message.split("; "):
                 problems.append(f"{source}: {_location(error['loc'])}: {part}")
         raise DefinitionError(problems) from None
-    if isinstance(definition, (ChangePolicy, IncidentPolicy, Catalog)):
+    if isinstance(definition, (ChangePolicy, IncidentPolicy, ProblemPolicy, Catalog)):
         try:
             org = get(definition.organisation, Organisation)
         except DefinitionError as err:

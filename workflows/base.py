@@ -119,3 +119,14 @@ class ProcessWorkflow:
         updates = [SEARCH_ATTRIBUTES["ItsmState"].value_set(state)]
         updates += [SEARCH_ATTRIBUTES[name].value_set(value) for name, value in more.items()]
         workflow.upsert_search_attributes(updates)
+
+    def publish_outcome(self, outcome: str) -> None:
+        """The KPI milestone of a finished process (`itsm report kpis` reads visibility only).
+        Runs started before these attributes existed replay without them."""
+        if workflow.patched("kpi-attributes"):
+            workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmOutcome"].value_set(outcome),
+                                               SEARCH_ATTRIBUTES["ItsmResolvedAt"].value_set(workflow.now())])
+
+    def publish_breaches(self, clocks: list[str]) -> None:
+        if workflow.patched("kpi-attributes"):
+            workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmBreaches"].value_set(clocks)])

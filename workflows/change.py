@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approval_updates import ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, refuse as _refuse
+    from workflows.problem import tell_problem
     from workflows.change_models import (
         CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
         Outcome,
@@ -61,6 +62,10 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
                 break
             if not await phase():
                 break
+        if change.problem and workflow.patched("problem-change"):
+            outcome = self._status.close_code or self._status.state
+            if notice := await tell_problem(change.problem, change.id, outcome.value):
+                self._notices.append(notice)
         self.finish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
@@ -68,6 +73,8 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
     async def _enter(self, state: ChangeState) -> None:
         self._status.state = state
         self.set_search_state(state)
+        if state in FINAL_STATES:
+            self.publish_outcome((self._status.close_code or state).value)
 
     async def _assess(self) -> bool:
         await self._enter(ChangeState.ASSESS)
@@ -221,7 +228,9 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
         status.notices = [*self._status.notices, *self._notices]
         return status
 
-    @workflow.update
+    # A run that fails at start (an unverified actor) ends with this update still waiting; its
+    # caller gets the run's failure, so there is nothing to warn about.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def settle(self) -> ChangeStatus:
         """Returns once the run waits on people or time: `submit` returns at a stable state."""
         await self.until_settled()

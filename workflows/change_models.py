@@ -51,6 +51,7 @@ class ChangeInput(BaseModel):
     policy: ChangePolicy
     organisation: Organisation
     submit_notes: list[str] = []
+    problem: str | None = None
 
 
 class ApproveInput(BaseModel):
@@ -98,6 +99,7 @@ class ChangeStatus(BaseModel):
     conflicts: list[str] = []
     notices: list[str] = []
     approvals: list[LevelState] = []
+    problem: str | None = None
 
     @classmethod
     def initial(cls, change: ChangeInput) -> "ChangeStatus":
@@ -106,6 +108,7 @@ class ChangeStatus(BaseModel):
             state=ChangeState.NEW, requested_by=change.requested_by, cis=list(change.cis),
             planned_start=change.planned_start, planned_end=change.planned_end, outage=change.outage,
             policy=f"{change.policy.name}@{change.policy.version}", notices=list(change.submit_notes),
+            problem=change.problem,
         )
 
     def with_approvals(self, approvals: ApprovalState) -> "ChangeStatus":

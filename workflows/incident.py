@@ -4,6 +4,7 @@ timers; responders act through validated updates."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -13,12 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from definitions.incident import NoticeTarget
     from workflows import escalation, sla
     from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, refuse as _refuse
+    from workflows.incident_problems import IncidentProblems
     from workflows.incident_updates import IncidentUpdates
     from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock
 
 S = IncidentState
 @workflow.defn
-class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
+class IncidentWorkflow(IncidentUpdates, IncidentProblems, ProcessWorkflow):
     @workflow.init
     def __init__(self, inc: IncidentInput) -> None:
         self._init_base()
@@ -28,6 +30,11 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
         self._dirty = False
         self._actions: list[tuple] = []
         self._published: dict[str, object] = {}
+        # Patches are decided here, in the first activation, before the verified-start local
+        # activity: checked after it, a patch can fall into a later workflow task live than
+        # on replay (a slow local activity) and the replay then misses its marker.
+        self._concurrent = workflow.patched("concurrent-side-effects")
+        self._problem_link = bool(inc.ci) and inc.carried is None and workflow.patched("problem-link")
         if inc.carried is not None:
             self._s = inc.carried.model_copy(update={"runs": inc.carried.runs + 1})
             return
@@ -48,7 +55,10 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
             now = workflow.now()
             self._event(inc.opened_by, "opened", f"{self._s.priority.value} on {inc.ci or '-'} for {inc.group}")
             self._s.escalation = escalation.start(self._policy.escalation_for(inc.group), now)
-            self._actions.append(("notify", "opened", "incident_opened", [inc.opened_by], {}))
+            if self._problem_link:
+                self._actions.append(("on_ci",))
+            else:
+                self._actions.append(("notify", "opened", "incident_opened", [inc.opened_by], {}))
         while True:
             self._dirty = False
             now = workflow.now()
@@ -58,7 +68,8 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
             if self._s.state == S.CLOSED:
                 break
             if self._history_is_long():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # A settled wait: running update handlers return (they wait for settled), then we go on.
+                await self.wait(workflow.all_handlers_finished, None, "updates to finish before continuing as new")
                 if not self._actions and not self._dirty:
                     workflow.continue_as_new(self._inc.model_copy(update={"carried": self.status()}))
             wake = self._next_wake()
@@ -125,9 +136,31 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
 
     async def _drain(self) -> None:
         dispatch = {"notify": self._do_notify, "webhook": self._do_webhook, "impacted": self._do_impacted,
-                    "record": self._do_record, "release": self._do_release}
+                    "record": self._do_record, "release": self._do_release, "on_ci": self._do_on_ci}
+        if not self._concurrent:
+            while self._actions:
+                kind, *args = self._actions.pop(0)
+                await dispatch[kind](*args)
+            return
         while self._actions:
-            kind, *args = self._actions.pop(0)
+            lanes: dict[str, list[tuple]] = {}
+            for action in self._actions:
+                lanes.setdefault(self._lane(action), []).append(action)
+            self._actions = []
+            await asyncio.gather(*(self._run_lane(dispatch, actions) for actions in lanes.values()))
+
+    @staticmethod
+    def _lane(action: tuple) -> str:
+        """Side effects in different lanes are independent (the opened notice and the first
+        page, the CMDB record and the resolved notice) and run concurrently: one round trip,
+        not one each. Within a lane (escalation steps, one SLA clock's notices) order holds."""
+        kind, *args = action
+        return args[0].split(".")[0] if kind in ("notify", "webhook") and args[0].startswith(("escalation", "sla")) \
+            else kind + ":" + (args[0] if args else "")
+
+    @staticmethod
+    async def _run_lane(dispatch: dict, actions: list[tuple]) -> None:
+        for kind, *args in actions:
             await dispatch[kind](*args)
 
     async def _do_notify(self, step: str, template: str, to: list[str], extra: dict) -> None:
@@ -183,6 +216,8 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
         values = {"ItsmState": self._s.state.value, "ItsmPriority": self._s.priority.value,
                   "ItsmGroup": self._s.assigned_group, "ItsmBreached": any(c.breached for c in self._s.sla.values()),
                   "ItsmDueAt": self._s.sla["resolution"].due}
+        if workflow.patched("kpi-attributes"):
+            values |= {k: v for k, v in self._kpi_values().items() if v is not None}
         changed = {k: v for k, v in values.items() if self._published.get(k, ...) != v}
         if changed:
             self._published.update(changed)
@@ -190,6 +225,15 @@ class IncidentWorkflow(IncidentUpdates, ProcessWorkflow):
                 SEARCH_ATTRIBUTES[k].value_set(v) if v is not None else SEARCH_ATTRIBUTES[k].value_unset()
                 for k, v in changed.items()
             ])
+
+    def _kpi_values(self) -> dict[str, object]:
+        """Milestones for `itsm report kpis`: the response clock's met time (a reassignment
+        does not clear it), the last resolution and the breached clocks. Only ever set, never
+        unset (the test server keeps an unset value as a typed null that breaks describe):
+        a reopened incident keeps its last resolution, and ItsmState says it is open again."""
+        return {"ItsmAckedAt": self._s.sla["response"].met_at, "ItsmResolvedAt": self._s.resolved_at,
+                "ItsmOutcome": self._s.resolution_code,
+                "ItsmBreaches": sorted(name for name, clock in self._s.sla.items() if clock.breached) or None}
 
     def _organisation(self):
         return self._org

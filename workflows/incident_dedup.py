@@ -44,7 +44,9 @@ class IncidentDedupWorkflow:
 
     @workflow.run
     async def run(self, request: DedupInput) -> str | None:
-        while True:
+        # An opener the validator refused (e.g. ITSM_AUTH) leaves nothing to route: end.
+        await workflow.wait_condition(lambda: self._opened or workflow.all_handlers_finished())
+        while self._opened:
             await workflow.wait_condition(lambda: self._opened and self._current is None)
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._current is None:  # no event opened a new incident meanwhile
@@ -70,6 +72,10 @@ class IncidentDedupWorkflow:
             search_attributes=typed(incident_attributes(incident)),
         )
         return OpenResult(id=incident.id, attached=False, count=1)
+
+    @attach_or_open.validator
+    def _validate_attach_or_open(self, request: OpenRequest) -> None:
+        """Nothing to refuse here: the validator is where ITSM_AUTH verifies the opener."""
 
     @workflow.signal
     def release(self, incident_id: str) -> None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from activities.models import KnownError
 from definitions.calendar import Pause
 from definitions.incident import IncidentPolicy, Priority
 from definitions.org import Organisation
@@ -85,6 +86,8 @@ class IncidentStatus(BaseModel):
     notices: list[str] = []
     policy: str = ""
     runs: int = 1
+    problem: str | None = None
+    known_errors: list[KnownError] = []
 
 
 class IncidentInput(BaseModel):

@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow
     from workflows.incident_models import Event, SlaClock
     from workflows.request_models import (
-        ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState, TaskStatus,
+        FINAL, ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState,
+        TaskStatus,
     )
     from workflows.search_attributes import typed
 
@@ -68,6 +69,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
                                           timeout_summary=f"fulfillment SLA due {due:%Y-%m-%d %H:%M}Z")
         except asyncio.TimeoutError:
             self._s.sla.breached = True
+            self.publish_breaches(["fulfillment"])
             self._event("system", "sla", f"fulfillment SLA breached (due {due:%Y-%m-%d %H:%M}Z)")
             groups = sorted({t.group for t in self._item.tasks if t.group}) or [self._in.requested_by]
             await self.notify("sla.breached", "sla_breached", groups, {"due": due.isoformat()})
@@ -204,6 +206,8 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
     async def _enter(self, state: RequestState) -> None:
         self._s.state = state
         self.set_search_state(state.value)
+        if state in FINAL:
+            self.publish_outcome(state.value)
         self._event("system", "state", state.value)
         await workflow.get_external_workflow_handle(self._s.request_id).signal(
             "item_changed", ItemEvent(item_id=self._s.id, state=state, reason=self._s.reason))

@@ -57,6 +57,8 @@ class RequestWorkflow(ProcessWorkflow):
             if state != self._s.state:
                 self._s.state = state
                 self.set_search_state(state.value)
+                if state in FINAL:
+                    self.publish_outcome(state.value)
                 self._event("system", "state", state.value)
             if all(ref.state in FINAL for ref in self._s.items):
                 break
@@ -127,7 +129,9 @@ class RequestWorkflow(ProcessWorkflow):
     def status(self) -> RequestStatus:
         return self._s
 
-    @workflow.update
+    # A run that fails at start (an unverified actor) ends with this update still waiting; its
+    # caller gets the run's failure, so there is nothing to warn about.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def settle(self) -> RequestStatus:
         """Returns once every started item has reported and the request waits."""
         await workflow.wait_condition(lambda: self.settled() and self._started <= self._reported)

@@ -58,6 +58,7 @@ class ItemPlan(BaseModel):
     item: CatalogItem
     variables: dict
     after: list[str] = []
+    catalog: str = ""  # name@version the item was ordered from (audit)
 
 
 class ItemInput(BaseModel):
@@ -103,6 +104,7 @@ class RequestInput(BaseModel):
     organisation: Organisation
     calendar: BusinessCalendar
     cancel_group: str = "service-desk"
+    catalog: str = ""  # name@version (audit)
 
 
 class ItemRef(BaseModel):

@@ -18,7 +18,13 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "ItsmCI": "KeywordList",
     "ItsmDueAt": "Datetime",
     "ItsmBreached": "Bool",
+    # KPI milestones (behind workflow.patched("kpi-attributes")): reports read visibility only.
+    "ItsmAckedAt": "Datetime",  # incident: when the response clock was met (acknowledged)
+    "ItsmResolvedAt": "Datetime",  # when the run last reached its outcome (an open incident: reopened)
+    "ItsmOutcome": "Keyword",  # change close code | rejected | canceled; request state; incident code
+    "ItsmBreaches": "KeywordList",  # breached SLA clocks: response, resolution, fulfillment
 }
+SQL_VISIBILITY_SLOTS = {"Keyword": 10, "KeywordList": 3, "Datetime": 3, "Bool": 3}
 
 
 def keys():

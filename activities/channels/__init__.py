@@ -60,14 +60,36 @@ class SmtpChannel:
             smtp.send_message(email)
 
 
-@dataclass(frozen=True)
 class OutboxChannel:
     """A local JSON-lines outbox: what would have been sent, for demos and development.
     Idempotent by key on its own (under a file lock), so a worker that dies between
-    writing a message and recording it in the ledger never writes it twice."""
+    writing a message and recording it in the ledger never writes it twice. Each process
+    remembers the keys up to the offset it has read, so a send reads only the lines other
+    workers appended since (O(new lines), not O(file))."""
 
-    path: Path
-    name: str = "outbox"
+    def __init__(self, path: Path, name: str = "outbox") -> None:
+        import threading
+
+        self.path, self.name = Path(path), name
+        self._keys: set[str] = set()
+        self._offset = 0
+        self._lock = threading.Lock()
+
+    def _catch_up(self, outbox) -> int:
+        """Read complete lines appended since our offset; returns the file's size."""
+        end = outbox.seek(0, os.SEEK_END)
+        if end < self._offset:  # truncated or replaced: start over
+            self._keys, self._offset = set(), 0
+        outbox.seek(self._offset)
+        for raw in outbox:
+            if not raw.endswith(b"\n"):
+                break  # a line still being written (or torn by a crash)
+            self._offset += len(raw)
+            try:
+                self._keys.add(json.loads(raw)["key"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return end
 
     def send(self, message: Message) -> None:
         import fcntl
@@ -77,13 +99,16 @@ class OutboxChannel:
             "message_id": message.message_id, "key": message.key, "to": message.to,
             "subject": message.subject, "text": message.text,
         }
-        marker = f'"key": {json.dumps(message.key)},'
-        with self.path.open("a+", encoding="utf-8") as outbox:
+        with self._lock, self.path.open("a+b") as outbox:
             fcntl.flock(outbox, fcntl.LOCK_EX)
-            outbox.seek(0)
-            if any(marker in line for line in outbox):
+            end = self._catch_up(outbox)
+            if message.key in self._keys:
                 return
-            outbox.write(json.dumps(record) + "\n")
+            torn = b"\n" if end > self._offset else b""  # end a line torn by a crash first
+            outbox.write(torn + (json.dumps(record) + "\n").encode())
+            outbox.flush()
+            self._offset = outbox.tell()
+            self._keys.add(message.key)
 
 
 def channel_from_env(env: dict[str, str] | None = None) -> Channel:

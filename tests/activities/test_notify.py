@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
 import email
-import socket
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -12,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.channels import OutboxChannel, SmtpChannel, channel_from_env
 from activities.models import NotifyInput, Recipient
 from activities.notify import NotifyActivities, message_id, render
+from worker.server import free_port
 
 
 class Inbox:
@@ -25,9 +27,7 @@ class Inbox:
 
 @pytest.fixture
 def smtp():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -63,9 +63,7 @@ def test_email_reaches_a_real_smtp_server_once(db, smtp):
 
 
 def test_smtp_down_raises_so_the_activity_retries(db):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()
     activities = NotifyActivities(db, SmtpChannel(host="127.0.0.1", port=closed_port, timeout=2))
     with pytest.raises(OSError):
         ActivityEnvironment().run(activities.notify, _request("CHG-20261124-AB12:down"))
@@ -97,3 +95,25 @@ def test_outbox_is_idempotent_by_key_even_without_the_ledger(tmp_path):
         outbox.send(sent)
     keys = [line.split('"key": ')[1].split(",")[0] for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
     assert keys == ['"CHG-1:closed"', '"CHG-1:closed.2"']
+
+
+def test_outbox_instances_sharing_a_file_see_each_others_keys(tmp_path):
+    """Two workers on one outbox: each catches up on what the other appended."""
+    from activities.channels import Message
+
+    path = tmp_path / "outbox.jsonl"
+    first, second = OutboxChannel(path), OutboxChannel(path)
+    one = Message(key="INC-1:opened", message_id="<1@itsmflow>", to=["a@x"], subject="s", text="t")
+    two = Message(key="INC-1:resolved.1", message_id="<2@itsmflow>", to=["a@x"], subject="s", text="t")
+    first.send(one)
+    second.send(one)
+    second.send(two)
+    first.send(two)
+    with path.open("ab") as torn:  # a crash mid-line must not hide later keys
+        torn.write(b'{"key": "INC-1:torn"')
+    first.send(one)
+    three = Message(key="INC-1:closed", message_id="<3@itsmflow>", to=["a@x"], subject="s", text="t")
+    second.send(three)
+    first.send(three)
+    keys = [json.loads(line)["key"] for line in path.read_text().splitlines() if line.endswith("}")]
+    assert keys == ["INC-1:opened", "INC-1:resolved.1", "INC-1:closed"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,13 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cli.ids import ID_PATTERN
-from worker.server import DevServer, wait_until_ready
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from worker.server import DevServer, free_port, wait_until_ready
 
 
 class Cli:
@@ -63,8 +56,11 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def worker(stack):
     server, cli, home = stack
-    process = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=cli.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics_port, log = free_port(), home / "worker.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--metrics-port", str(metrics_port),
+                                    "--log-format", "json"], env=cli.env, stdout=output, stderr=output)
+    process.metrics_port, process.log = metrics_port, log
     asyncio.run(wait_for_poller(server.address, cli.env["ITSM_TASK_QUEUE"]))
     yield process
     process.terminate()
@@ -129,8 +125,14 @@ def test_bad_submissions_exit_2_and_start_nothing(stack, args, message):
 
 def test_change_lifecycle_through_the_cli(stack, worker):
     server, cli, home = stack
+    # The approval below must land before the planned start: give it the time four CLI calls
+    # take on this machine (a loaded CI runner is several times slower than a laptop).
+    began = time.monotonic()
+    cli.json("change", "list")
+    lead = max(4.0, 6 * (time.monotonic() - began))
     change_id = cli("change", "submit", "--title", "Patch web-01", "--ci", "web-01", "--start",
-                    iso(timedelta(seconds=4)), "--end", iso(timedelta(minutes=30)), "--as", "alice").stdout.strip()
+                    iso(timedelta(seconds=lead + 1)), "--end", iso(timedelta(minutes=30)),
+                    "--as", "alice").stdout.strip()
     assert ID_PATTERN.match(change_id)
     assert cli.json("change", "show", change_id)["state"] == "authorize"
 
@@ -166,6 +168,29 @@ def test_change_lifecycle_through_the_cli(stack, worker):
     assert steps == ["submitted", "approval.1.requested", "approved", "scheduled", "implement", "closed"]
 
 
+def test_audit_export_of_a_window_on_the_real_server(stack, worker):
+    """`--since` reads every run open or closed in the window through visibility; the
+    change above is there, in order, with its policy and no refused attempt."""
+    import csv
+    import io
+
+    server, cli, home = stack
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    rows = list(csv.DictReader(io.StringIO(cli("audit", "export", "--since", today, "--process", "change",
+                                                "--format", "csv").stdout)))
+    closed = {r["id"] for r in rows if r["action"] == "state" and r["details"] == "closed"}
+    assert closed, rows[:5]
+    change_id = sorted(closed)[0]
+    mine = [r for r in rows if r["id"] == change_id]
+    assert [(r["actor"], r["action"]) for r in mine if r["actor"] != "system"] == [
+        ("alice", "submitted"), ("bob", "approve"), ("erin", "complete")]
+    assert {r["policy"] for r in mine} == {"acme-demo@1"} and {r["process"] for r in mine} == {"change"}
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    assert "--until must be after --since" in cli("audit", "export", "--since", today, "--until", "2020-01-01",
+                                                  code=2).stderr
+    assert "give a run ID or --since" in cli("audit", "export", code=2).stderr
+
+
 def test_unknown_id_and_closed_run(stack, worker):
     server, cli, home = stack
     assert "no such id" in cli("change", "show", "CHG-20200101-ZZZZ", code=2).stderr
@@ -182,6 +207,7 @@ def test_scheduled_timer_survives_server_restart(stack, worker):
     process = server.spawn(detach=False)
     asyncio.run(wait_until_ready(server.address, 60, process))
     wait_for_state(cli, change_id, "implement", timeout=60)
+    asyncio.run(wait_for_poller(server.address, cli.env["ITSM_TASK_QUEUE"]))
     cli("change", "complete", change_id, "--outcome", "backed-out", "--as", "frank")
     shown = cli.json("change", "show", change_id)
     assert (shown["state"], shown["close_code"]) == ("closed", "backed-out")
@@ -278,3 +304,47 @@ def test_lean_runs_show_is_identical_to_the_full_path(stack, worker):
         assert (entry.returncode, entry.stdout) == (0, expected)
     assert "no such id" in lean("runs", "show", "INC-20200101-AAAA", code=2).stderr
     lean("incident", "resolve", open_incident, "--code", "noise", "--as", "erin")
+
+
+def test_worker_metrics_and_structured_logs(stack, worker):
+    """`itsm worker --metrics-port` serves the SDK's metrics and itsm's counters for the
+    runs above; `--log-format json` writes one JSON object a line, tied to its run."""
+    import urllib.request
+
+    server, cli, home = stack
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=10).read().decode()
+    assert 'service="itsm-worker"' in metrics
+    assert "temporal_workflow_task_execution_latency" in metrics
+    sent = [line for line in metrics.splitlines() if line.startswith("itsm_notifications_sent{")]
+    assert sent and sum(float(line.rsplit(" ", 1)[1]) for line in sent) >= 3
+    assert any('template="incident"' in line for line in sent) and any('template="change"' in line for line in sent)
+
+    entries = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    notices = [e for e in entries if e["message"] == "notification sent"]
+    outbox = [json.loads(line) for line in (home / "outbox.jsonl").read_text().splitlines()]
+    assert {e["key"] for e in notices} == {m["key"] for m in outbox}
+    assert all(e["key"].startswith(e["workflow_id"] + ":") for e in notices)
+
+
+def test_demo_runs_every_process_end_to_end(stack, tmp_path):
+    """`itsm demo` (what `make demo` runs) on the real server: every change path, the P1,
+    problem management from suggestion to closed, both requests, timelines and the KPI page."""
+    import re
+
+    server, cli, home = stack
+    env = {**cli.env, "ITSM_TASK_QUEUE": f"demo-{uuid.uuid4()}", "ITSM_HOME": str(tmp_path),
+           "ITSM_OUTBOX": str(tmp_path / "outbox.jsonl"), "ITSM_DB_URL": f"sqlite:///{tmp_path / 'cmdb.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-m", "cli.main", "demo"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    out = result.stdout
+    assert out.rstrip().endswith("Demo complete.")
+    for outcome in ["closed (successful)", "closed (backed-out)", "→ rejected", "resolved (config-rollback)"]:
+        assert outcome in out, outcome
+    problem = re.search(r"→ (PRB-\d{8}-[A-Z0-9]{4}) resolved\n", out)
+    assert problem, out[out.find("Problem management"):][:2000]
+    assert f"it shows the known error ({problem[1]}: restart the app pool on web-02)" in out
+    assert f"carol close {problem[1]} → closed" in out
+    assert out.count(" fulfilled") >= 1 and "granted, verified by grace" in out
+    assert (tmp_path / "kpis.html").read_text().count("<svg") >= 3

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
+
+from worker.server import free_port
 
 
 def itsm(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -73,9 +74,7 @@ def test_usage_errors_exit_2_with_one_line():
 
 
 def test_unreachable_server_exits_1_with_one_line():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     result = itsm("change", "show", "CHG-20261124-AAAA", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
                                                               "ITSM_TIMEOUT": "5"})
     assert result.returncode == 1
@@ -88,3 +87,20 @@ def test_unknown_definition_and_user():
     result = itsm("change", "submit", "--title", "t", "--ci", "web-01", "--start", "2030-01-01T22:00Z",
                   "--end", "2030-01-01T23:00Z", "--as", "mallory")
     assert result.returncode == 2 and "unknown user 'mallory'" in result.stderr
+
+
+def test_auth_keygen_and_bad_key_files(tmp_path):
+    made = itsm("auth", "keygen", "alice", "--out", str(tmp_path / "alice.pem"))
+    assert made.returncode == 0 and made.stdout.startswith("alice: public_key: ed25519:")
+    assert oct((tmp_path / "alice.pem").stat().st_mode & 0o777) == "0o600"
+    again = itsm("auth", "keygen", "alice", "--out", str(tmp_path / "alice.pem"))
+    assert (again.returncode, again.stderr.strip()) == (2, f"itsm: {tmp_path / 'alice.pem'} exists; remove it first to replace the key")
+
+    (tmp_path / "junk.pem").write_text("not a key")
+    for path, message in [(tmp_path / "missing.pem", "cannot read"), (tmp_path / "junk.pem", "not an unencrypted PEM")]:
+        result = itsm("change", "show", "CHG-20260101-AAAA", env={"ITSM_AUTH_KEY": str(path)})
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+    worker = itsm("worker", env={"ITSM_AUTH": "on", "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert (worker.returncode, worker.stderr.strip()) == (
+        2, "itsm: ITSM_AUTH is on but organisation acme has no public keys")

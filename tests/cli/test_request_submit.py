@@ -45,3 +45,20 @@ def test_unknown_users():
     with pytest.raises(SubmitError, match="--for: unknown user 'zed'"):
         build_request(item_name="laptop", raw={"model": "pro-16", "justification": "x"}, requested_by="alice",
                       requested_for="zed")
+
+
+def test_a_bundle_template_naming_a_variable_not_given_is_one_line():
+    """An optional bundle variable left out, that an item's template uses: refused, named."""
+    from definitions import registry
+    from definitions.catalog import Catalog
+    from definitions.org import Organisation
+
+    catalog = registry.get("acme-catalog", Catalog)
+    onboarding = catalog.item("onboarding")
+    optional_team = onboarding.model_copy(update={"variables": [
+        v.model_copy(update={"required": v.name != "team"}) for v in onboarding.variables]})
+    with pytest.raises(ValueError) as refused:
+        catalog.expand(optional_team, optional_team.values({"name": "Zoe", "start_date": "2026-12-01"},
+                                                           registry.get("acme", Organisation)),
+                       registry.get("acme", Organisation))
+    assert str(refused.value) == "onboarding → account: a variable template needs 'team' (not given)"

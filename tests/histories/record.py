@@ -164,6 +164,54 @@ async def _request_canceled(env, tq):
     return {"request": request.id, "item": item_id}
 
 
+async def _problem_suggested_known_error_fixed(env, tq):
+    """Three incidents on lb-01 suggest a problem; its known error shows on the fourth; a
+    successful change resolves it."""
+    from cli import incident_ops, problem_ops
+    from cli.incident_submit import build_incident
+    from tests.workflows.problem_helpers import raise_change
+    from workflows.problem_models import ActorInput, KnownErrorInput, ReasonInput, RootCauseInput
+
+    async def incident(title: str):
+        await env.sleep(timedelta(minutes=1))
+        opened = build_incident(title=title, ci="lb-01", impact=2, urgency=2, opened_by="alice")
+        return (await incident_ops.open_incident(env.client, opened, tq))[0]
+
+    suggesting = [await incident("lb-01 drops connections") for _ in range(3)][-1]
+    problem_id = suggesting.problem
+    for name, arg in (("investigate", ActorInput(actor="carol")),
+                      ("root_cause", RootCauseInput(actor="dave", text="health checker leaks sockets")),
+                      ("known_error", KnownErrorInput(actor="dave", workaround="restart the health checker"))):
+        await problem_ops.update(env.client, problem_id, name, arg)
+    known = await incident("lb-01 flapping")
+    change = await raise_change(env, tq, problem_id, "dave")
+    await approve(env, change.id, "bob")
+    await env.sleep(timedelta(hours=1, seconds=1))
+    await complete(env, change.id, "erin")
+    while (await problem_ops.status(env.client, problem_id)).state.value != "resolved":
+        await asyncio.sleep(0.05)
+    await problem_ops.update(env.client, problem_id, "close", ReasonInput(actor="carol"))
+    return {"problem": problem_id, "suggesting-incident": suggesting.id, "incident-with-known-error": known.id,
+            "change": change.id}
+
+
+async def _problem_by_hand_canceled(env, tq):
+    from cli import incident_ops, problem_ops
+    from cli.incident_submit import build_incident
+    from cli.problem_submit import build_problem
+    from workflows.problem_models import LinkInput, ReasonInput, RootCauseInput
+
+    opened = build_incident(title="web-02 slow", ci="web-02", impact=3, urgency=3, opened_by="alice")
+    incident, _ = await incident_ops.open_incident(env.client, opened, tq)
+    problem = build_problem(title="web-02 slow under load", ci="web-02", opened_by="erin")
+    await problem_ops.open_problem(env.client, problem, tq)
+    for name, arg in (("link", LinkInput(actor="erin", incident_id=incident.id)),
+                      ("root_cause", RootCauseInput(actor="frank", text="undersized pool")),
+                      ("cancel", ReasonInput(actor="grace", reason="duplicate of a vendor case"))):
+        await problem_ops.update(env.client, problem.id, name, arg)
+    return problem.id
+
+
 SCENARIOS = {
     "change-low-risk-closed": _low_risk_closed,
     "change-high-risk-quorum-failed": _high_risk_quorum,
@@ -177,6 +225,15 @@ SCENARIOS = {
     "request-laptop": _request_laptop,
     "request-vpn-approved-expired": _request_vpn_fallback_expiry,
     "request-db-read-canceled": _request_canceled,
+    # Recorded after `itsm-verified-start`: the start verdict (patch + local activity marker).
+    "verified-change-low-risk-closed": _low_risk_closed,
+    "verified-incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    # Recorded after `kpi-attributes`: milestones (ItsmAckedAt, ItsmResolvedAt, ItsmOutcome) upserted.
+    "kpi-change-emergency-overrun-backed-out": _emergency_overrun,
+    "kpi-incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    "kpi-request-vpn-approved-expired": _request_vpn_fallback_expiry,
+    "problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
+    "problem-by-hand-canceled": _problem_by_hand_canceled,
 }
 
 

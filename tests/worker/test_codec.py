@@ -61,14 +61,24 @@ def test_cli_reports_a_bad_key_in_one_line():
     assert result.returncode == 1 and result.stderr.strip() == "itsm: ITSM_ENCRYPTION_KEY is not base64"
 
 
-async def test_raw_history_holds_no_plaintext(env, task_queue, db, channel):
-    codec = codec_from_env({"ITSM_ENCRYPTION_KEY": KEY, "ITSM_ENCRYPTION_KEY_ID": "test"})
-    keyed = Client(env.client.service_client, namespace=env.client.namespace,
-                   data_converter=dataclasses.replace(pydantic_data_converter, payload_codec=codec))
+def keyed_client(env, key: str, key_id: str) -> Client:
+    """The session's client with payload encryption under `key`."""
+    codec = codec_from_env({"ITSM_ENCRYPTION_KEY": key, "ITSM_ENCRYPTION_KEY_ID": key_id})
+    return Client(env.client.service_client, namespace=env.client.namespace,
+                  data_converter=dataclasses.replace(pydantic_data_converter, payload_codec=codec))
+
+
+async def change_titled(env, title: str):
+    """A normal change on web-01 by alice, planned 5 minutes from the fake now."""
     now = await env.get_current_time()
-    change = build_change(change_id=new_id("CHG", now), title=SECRET_TITLE, cis=["web-01"], change_type="normal",
-                          start=now + timedelta(minutes=5), end=now + timedelta(hours=1), requested_by="alice",
-                          now=now, policy=registry.get("acme-demo"))
+    return build_change(change_id=new_id("CHG", now), title=title, cis=["web-01"], change_type="normal",
+                        start=now + timedelta(minutes=5), end=now + timedelta(hours=1), requested_by="alice",
+                        now=now, policy=registry.get("acme-demo"))
+
+
+async def test_raw_history_holds_no_plaintext(env, task_queue, db, channel):
+    keyed = keyed_client(env, KEY, "test")
+    change = await change_titled(env, SECRET_TITLE)
     async with build_worker(keyed, task_queue, db=db, channel=channel):
         status = await change_ops.submit(keyed, change, task_queue)
         await change_ops.update(keyed, status.id, "approve", ApproveInput(actor="bob", comment=SECRET_NOTES))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from cli import change_ops
@@ -11,6 +13,69 @@ from cli.ids import new_id
 from definitions.change import ChangeType
 from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 from worker.main import build_worker
+
+
+def in_flight(pending) -> bool:
+    """An activity attempt running now. The test server reports STARTED during a retry's
+    backoff too; an attempt that completed (failed) after it last started only waits."""
+    from temporalio.api.enums.v1 import PendingActivityState
+
+    return (pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            and pending.last_attempt_complete_time.ToDatetime() < pending.last_started_time.ToDatetime())
+
+
+async def describe_or_none(env, workflow_id: str):
+    """The run's description, or None while it has not started."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        return await env.client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+
+
+async def advance_while_idle(env, workflow_id: str, until, step: timedelta = timedelta(seconds=2),
+                             timeout: float = 60.0) -> None:
+    """Moves the session's fake clock by `step` at a time until `await until()` is true, but
+    only while no activity attempt of `workflow_id` is in flight, and gives up after
+    `timeout` seconds of real time.
+
+    Why not a fixed number of steps: on a slow CI runner the worker may not have picked up
+    the first task before the steps run out; and a step taken mid-attempt can push the
+    attempt past its start-to-close timeout, which a fast machine never sees."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not await until():
+        assert time.monotonic() < deadline, f"{workflow_id}: still waiting after {timeout:.0f} s of real time"
+        description = await describe_or_none(env, workflow_id)
+        if description is None or any(in_flight(p) for p in description.raw_description.pending_activities):
+            await asyncio.sleep(0.02)
+        else:
+            await env.sleep(step)
+
+
+async def terminate_between_attempts(env, workflow_id: str, timeout: float = 30.0) -> None:
+    """Terminate the run once no activity attempt is in flight (a run terminated mid-attempt
+    stops the session's fake clock); for a test's cleanup, even after it failed."""
+    import asyncio
+    import time
+
+    from temporalio.service import RPCError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = await describe_or_none(env, workflow_id)
+        if description is None or not any(in_flight(p) for p in description.raw_description.pending_activities):
+            break
+        await asyncio.sleep(0.05)
+    try:
+        await env.client.get_workflow_handle(workflow_id).terminate("test finished")
+    except RPCError:  # never started, or already closed
+        pass
 
 
 @asynccontextmanager
@@ -252,3 +317,12 @@ async def activity_outcomes(env, change_id, name) -> list[tuple[int, object]]:
         for e in events
         if (done := e.activity_task_completed_event_attributes).scheduled_event_id in scheduled
     ]
+
+
+@pytest.fixture
+async def changes(env, task_queue, db, channel):
+    """A running worker and a tracker of the runs the test starts (ended at teardown)."""
+    tracker = Changes(env, task_queue)
+    async with running_worker(env, task_queue, db, channel):
+        yield tracker
+    await tracker.terminate_open()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -50,10 +54,15 @@ class Incidents:
         return await incident_ops.status(self.env.client, incident_id)
 
     async def close_all(self) -> None:
-        for incident_id in self.ids:
+        from temporalio.service import RPCError
+
+        for incident_id in dict.fromkeys(self.ids):
             handle = self.env.client.get_workflow_handle(incident_id)
-            if (await handle.describe()).status.name == "RUNNING":
-                await handle.terminate("test finished")
+            try:
+                if (await handle.describe()).status.name == "RUNNING":
+                    await handle.terminate("test finished")
+            except RPCError:  # never started
+                pass
 
 
 async def skip_to(env, moment: datetime) -> None:
@@ -81,3 +90,27 @@ async def incidents(env, task_queue):
     tracker = Incidents(env, task_queue)
     yield tracker
     await tracker.close_all()
+
+
+@contextmanager
+def webhook_receiver(status: int = 204):
+    """A real local HTTP server answering every POST with `status`; yields its URL and the
+    (Idempotency-Key, JSON body) of each request received."""
+    received: list[tuple[str, dict]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server hook name)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.headers["Idempotency-Key"], body))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/page", received
+    finally:
+        server.shutdown()

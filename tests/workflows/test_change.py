@@ -18,8 +18,8 @@ from cli.change_submit import SubmitError, build_change
 from definitions import registry
 from definitions.change import ChangeType, ConflictAction, WindowViolation
 from definitions.windows import Blackout, MaintenanceWindow
-from tests.workflows.helpers import (
-    Changes, accepted_updates, activity_outcomes, activity_types, approve, calendar, cancel, complete, emails,
+from tests.workflows.helpers import (  # noqa: F401  (changes: the fixture)
+    Changes, accepted_updates, changes, activity_outcomes, activity_types, approve, calendar, cancel, complete, emails,
     finished, fired_just_after, fired_timers, implementing, just_after, records, refusal, reject, rows,
     running_worker, sleep_until, status_of, steps, worker_with,
 )
@@ -29,15 +29,6 @@ DEMO = registry.get("acme-demo")
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def changes(env, task_queue, db, channel):
-    """A running worker and a tracker of the runs the test starts."""
-    tracker = Changes(env, task_queue)
-    async with running_worker(env, task_queue, db, channel):
-        yield tracker
-    await tracker.terminate_open()
 
 
 async def test_standard_change_is_preapproved_and_refuses_approval(env, changes, channel, db):

@@ -6,13 +6,26 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import sqlite3
+
+from activities.db import Database
 from cli import change_ops
 from cli.change_submit import build_change
 from cli.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
-from tests.workflows.helpers import running_worker
+from tests.workflows.helpers import (
+    advance_while_idle, describe_or_none, rows, running_worker, terminate_between_attempts,
+)
+from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
+from workflows.incident_models import ActorInput, ResolveInput
 from workflows.change_models import ChangeState
+
+
+def settled(task: asyncio.Task):
+    async def done() -> bool:
+        return task.done()
+    return done
 
 
 async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, channel):
@@ -24,22 +37,83 @@ async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, c
     async with running_worker(env, task_queue, db, channel):
         started = asyncio.create_task(change_ops.submit(env.client, change, task_queue))
         pending = []
-        for _ in range(50):
-            await env.sleep(timedelta(seconds=2))
-            description = await env.client.get_workflow_handle(change.id).describe()
-            pending = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
-            if pending:
-                break
-        assert pending and pending[0].activity_type.name == "notify"
-        assert pending[0].last_failure.message == "channel down"
-        for _ in range(200):
-            if started.done():
-                break
-            await env.sleep(timedelta(seconds=5))
-        status = await started
-        # An open run with no worker would freeze the session's fake clock for later tests.
-        await env.client.get_workflow_handle(change.id).terminate("test finished")
+
+        async def retrying() -> bool:
+            nonlocal pending
+            description = await describe_or_none(env, change.id)  # None: not started yet
+            pending = [p for p in description.raw_description.pending_activities
+                       if p.attempt >= 2] if description else []
+            return bool(pending)
+
+        try:
+            await advance_while_idle(env, change.id, retrying)
+            assert pending[0].activity_type.name == "notify"
+            assert pending[0].last_failure.message == "channel down"
+            await advance_while_idle(env, change.id, settled(started), step=timedelta(seconds=5))
+            status = await started
+        finally:
+            # An open run with no worker would freeze the session's fake clock for later tests,
+            # so even a failing test ends its run (the channel back up, between attempts).
+            channel.fail_times = 0
+            await terminate_between_attempts(env, change.id)
     assert status.state == ChangeState.AUTHORIZE  # the process goes on without the channel
     assert status.notices == ["notification submitted to alice failed: channel down",
                               "notification approval.1.requested to change-managers failed: channel down"]
     assert channel.sent == []
+
+
+async def test_cmdb_locked_is_retried_visible_then_written_once(env, task_queue, db, channel, incidents):
+    """A CMDB write that meets a lock held elsewhere fails, retries with backoff (attempt
+    and "database is locked" visible meanwhile), then lands exactly once when it is free."""
+    impatient = Database(db.url, busy_timeout=0.2)
+    async with running_worker(env, task_queue, impatient, channel):
+        status = await incidents.open(impact=3, urgency=3, group="network", ci="lb-01")
+        await incidents.act(status.id, "acknowledge", ActorInput(actor="dave"))
+        holder = sqlite3.connect(impatient.path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        resolving = asyncio.create_task(incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="fixed")))
+        pending = []
+
+        async def retrying() -> bool:
+            nonlocal pending
+            description = await env.client.get_workflow_handle(status.id).describe()
+            pending = [p for p in description.raw_description.pending_activities
+                       if p.activity_type.name == "record_incident" and p.attempt >= 2]
+            return bool(pending)
+
+        try:
+            await advance_while_idle(env, status.id, retrying)
+            assert "database is locked" in pending[0].last_failure.message
+            assert not resolving.done()
+        finally:  # free the lock even when failing, so the run can finish before teardown
+            holder.execute("ROLLBACK")
+            holder.close()
+        resolved = await asyncio.wait_for(resolving, 60)
+    assert resolved.state.value == "resolved"
+    assert rows(db, "SELECT incident_id, ci FROM incident_record") == [(status.id, "lb-01")]
+    assert channel.keys().count("resolved.1") == 1
+
+
+async def test_webhook_500_is_retried_per_policy_then_surfaced(env, task_queue, db, channel, incidents):
+    from definitions.incident import EscalationStep, StepKind
+    from tests.workflows.incident_helpers import policy, webhook_receiver
+    from workflows.base import NOTIFY_OPTIONS
+
+    incident_id = new_id("INC", await env.get_current_time())
+    incidents.ids.append(incident_id)  # terminated at teardown even if the open never returns
+    with webhook_receiver(status=500) as (url, received):
+        async with running_worker(env, task_queue, db, channel):
+            opening = asyncio.create_task(incidents.open(policy(EscalationStep(kind=StepKind.WEBHOOK, url=url)),
+                                                         incident_id=incident_id))
+            try:
+                # The open settles once the page gave up; until then, move the clock between attempts.
+                await advance_while_idle(env, incident_id, settled(opening), step=timedelta(seconds=5))
+                status = await opening
+            finally:
+                opening.cancel()
+                await terminate_between_attempts(env, incident_id)
+    posts = [key for key, _ in received]
+    attempts = NOTIFY_OPTIONS["retry_policy"].maximum_attempts
+    assert posts == [f"{status.id}:escalation.1.step1"] * attempts
+    assert status.notices == [f"webhook {url} failed: Activity task failed"]
+    assert rows(db, "SELECT COUNT(*) FROM notification_ledger WHERE channel = 'webhook'") == [(0,)]

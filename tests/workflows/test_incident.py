@@ -12,7 +12,7 @@ from definitions.incident import EscalationStep, StepKind
 from definitions.oncall import OnCallSchedule, Rotation
 from tests.workflows.helpers import running_worker
 from tests.workflows.incident_helpers import (
-    MINUTE, incidents, next_weekday_at, page, page_times, policy, skip_to,  # noqa: F401 (fixture)
+    MINUTE, incidents, next_weekday_at, page, page_times, policy, skip_to, webhook_receiver,  # noqa: F401 (fixture)
 )
 from workflows.incident_dedup import router_id
 from workflows.incident_models import (
@@ -238,6 +238,22 @@ async def test_long_incident_continues_as_new_keeping_state(env, task_queue, db,
     assert len(pages) == len(set(pages)) == 10
 
 
+async def test_updates_return_while_a_long_incident_continues_as_new(env, task_queue, db, channel, incidents):
+    """An update arriving once the history is long must not wait on the continue-as-new
+    that itself waits for the update (they used to wait on each other forever)."""
+    import asyncio
+
+    quiet = policy(page("bob"), continue_as_new_after=50)
+    async with running_worker(env, task_queue, db, channel):
+        status = await incidents.open(quiet, dedup_key=None)
+        for number in range(14):
+            status = await asyncio.wait_for(
+                incidents.act(status.id, "note", NoteInput(actor="carol", text=f"note {number}")), 20)
+        status = await incidents.show(status.id)
+    assert status.runs >= 2
+    assert [e.details for e in status.events if e.action == "note"] == [f"note {n}" for n in range(14)]
+
+
 @pytest.mark.parametrize("name, arg, message", [
     ("acknowledge", ActorInput(actor="mallory"), "unknown user 'mallory'"),
     ("acknowledge", ActorInput(actor="alice"), "alice may not acknowledge"),
@@ -259,37 +275,17 @@ async def test_refused_updates_never_reach_history(env, task_queue, db, channel,
 
 
 async def test_round_robin_wait_and_webhook_steps(env, task_queue, db, channel, incidents):
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            received.append((self.headers["Idempotency-Key"], json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/page"
-    steps = policy(
-        EscalationStep(kind=StepKind.NOTIFY_GROUP, group="network", round_robin=True),
-        EscalationStep(kind=StepKind.WAIT, duration=10 * MINUTE),
-        EscalationStep(kind=StepKind.WEBHOOK, url=url, delay=5 * MINUTE),
-        EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=1),
-    )
-    try:
+    with webhook_receiver() as (url, received):
+        steps = policy(
+            EscalationStep(kind=StepKind.NOTIFY_GROUP, group="network", round_robin=True),
+            EscalationStep(kind=StepKind.WAIT, duration=10 * MINUTE),
+            EscalationStep(kind=StepKind.WEBHOOK, url=url, delay=5 * MINUTE),
+            EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=1),
+        )
         async with running_worker(env, task_queue, db, channel):
             status = await incidents.open(steps)
             await env.sleep(timedelta(hours=1))
             status = await incidents.show(status.id)
-    finally:
-        server.shutdown()
     assert_pages(status, [(0 * MINUTE, "dave"), (15 * MINUTE, "frank")])
     webhooks = [(e.time - status.opened_at, e.details) for e in status.events if "webhook" in e.details]
     assert [close_to(t, want) for (t, _), want in zip(webhooks, [10 * MINUTE, 25 * MINUTE])] == [True, True]

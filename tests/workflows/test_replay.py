@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from worker.main import PASSTHROUGH, WORKFLOWS
+from worker.main import build_replayer
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -21,16 +18,13 @@ def test_histories_are_recorded():
     assert {"change-low-risk-closed", "change-rejected-at-cab", "change-approval-timed-out",
             "incident-p2-ack-hold-resolve-autoclose", "incident-reassigned-major-escalated",
             "request-laptop-request", "request-laptop-item", "request-laptop-task",
-            "request-vpn-approved-expired-item", "request-db-read-canceled-item"} <= names
+            "request-vpn-approved-expired-item", "request-db-read-canceled-item",
+            "problem-suggested-known-error-fixed-problem", "problem-suggested-known-error-fixed-change",
+            "problem-suggested-known-error-fixed-incident-with-known-error", "problem-by-hand-canceled"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path):
-    replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
-    )
+    replayer = build_replayer()
     result = await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
     assert result.replay_failure is None

@@ -67,6 +67,18 @@ class Requests:
     async def do_task(self, task_id, actor, name="complete", notes="done"):
         return await request_ops.task_action(self.env.client, task_id, name, TaskActionInput(actor=actor, notes=notes))
 
+    async def settle(self):
+        """Call with the worker still running: wait until no tracked run has an activity in
+        flight (the time-skipping server keeps its clock locked, for every later test, when
+        a run is terminated mid-activity)."""
+        for run_id in self.ids:
+            handle = self.env.client.get_workflow_handle(run_id)
+            for _ in range(60):
+                description = await handle.describe()
+                if description.status.name != "RUNNING" or not description.raw_description.pending_activities:
+                    break
+                await self.env.sleep(timedelta(seconds=1))
+
     async def cleanup(self):
         # Children first: the time-skipping server keeps time locked for a child whose
         # parent was terminated before it.
@@ -193,6 +205,7 @@ async def test_automation_falls_back_to_a_manual_task_after_retries(env, task_qu
         assert any(e.action == "fallback" and "backend unavailable" in e.details for e in item.events)
         await requests.do_task(task_id, "frank", notes="granted by hand")
         item = await requests.item(item.id)
+        await requests.settle()
     assert item.state.value == "fulfilled" and records(db) == []
 
 
@@ -239,6 +252,7 @@ async def own_env():
 
 
 async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(own_env, task_queue, db, channel):
+    from cli.kpi_source import run_from_execution
     from tests.workflows.incident_helpers import next_weekday_at, skip_to
 
     env, requests = own_env, Requests(own_env, task_queue)
@@ -253,9 +267,11 @@ async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(own_env, 
         assert item.sla.due == opened + timedelta(days=2)
         await env.sleep(item.sla.due - await env.get_current_time() + timedelta(minutes=5))
         item = await requests.item(item_id)
+        visible = run_from_execution(await env.client.get_workflow_handle(item_id).describe())
     breach = [e for e in item.events if e.action == "sla"]
     assert len(breach) == 1 and abs(breach[0].time - item.sla.due) < timedelta(seconds=1)
     assert item.sla.breached and channel.keys().count("sla.breached") == 1
+    assert (visible.state, visible.breaches) == ("fulfilling", ("fulfillment",))  # for `itsm report kpis`
 
 
 async def test_failed_task_fails_the_item_and_undoes_its_automation(env, task_queue, db, channel, requests):

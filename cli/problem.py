@@ -1,0 +1,78 @@
+"""`itsm problem open|investigate|link|root-cause|known-error|resolve|close|cancel|show|list`.
+A change is raised for a problem with `itsm change submit ... --problem PRB-...`."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from cli.commands import actor_command, list_command, show_command, start_command, timeline_card
+from cli.common import actor_option, emit_json, json_option, short_time, to_json_model
+
+
+@click.group("problem")
+def problem_group() -> None:
+    """Problems: the causes behind recurring incidents, known errors, fixes by change."""
+
+
+@problem_group.command("open")
+@click.option("--title", required=True)
+@click.option("--ci", required=True, help="The CI whose incidents the problem is about.")
+@click.option("--incident", "incidents", multiple=True, help="Link this incident (repeatable).")
+@click.option("--description", default="")
+@click.option("--policy", envvar="ITSM_PROBLEM_POLICY", default="acme-problem", show_default=True)
+@actor_option
+@json_option
+def open_cmd(title, ci, incidents, description, policy, actor, as_json):
+    """Open a problem by hand; prints its id once it waits for investigation."""
+    from cli.problem_submit import SubmitError, build_problem
+
+    status = start_command(lambda: build_problem(title=title, ci=ci, incidents=incidents, description=description,
+                                                 opened_by=actor, policy_name=policy),
+                           (SubmitError,), "cli.problem_ops", "open_problem")
+    if as_json:
+        emit_json(to_json_model(status))
+    else:
+        click.echo(status.id)
+
+
+_command = functools.partial(actor_command, problem_group, models="workflows.problem_models", status="ProblemStatus",
+                             id_name="problem_id")
+
+
+_command("investigate", "investigate", "Start investigating (problem managers or the CI's owners).")
+_command("link", "link", "Link an incident to the problem.", click.Argument(["incident_id"]), model="LinkInput",
+         fields=("incident_id",))
+_command("root-cause", "root_cause", "Record the root cause.", click.Argument(["text"]), model="RootCauseInput",
+         fields=("text",))
+_command("known-error", "known_error", "Record a known error: the workaround new incidents on the CI show.",
+         click.Option(["--workaround"], required=True), model="KnownErrorInput", fields=("workaround",))
+_command("resolve", "resolve", "Resolve: the known error retires, the CI is free for a new problem.",
+         click.Option(["--notes"], default=""), model="ResolveInput", fields=("notes",))
+_command("close", "close", "Close a resolved problem (problem managers).", click.Option(["--reason"], default=""),
+         model="ReasonInput", fields=("reason",))
+_command("cancel", "cancel", "Cancel an open problem (problem managers).", click.Option(["--reason"], required=True),
+         model="ReasonInput", fields=("reason",))
+
+
+def format_problem(status) -> str:
+    rows = [
+        ("state", status.state.value + (f": {status.reason}" if status.reason else "")),
+        ("ci", status.ci),
+        ("opened by", status.opened_by + (" (suggested by recurring incidents)" if status.suggested else "")),
+        ("incidents", ", ".join(status.incidents) or "-"),
+        ("root cause", status.root_cause or "-"),
+        ("workaround", status.workaround or "-"),
+        ("changes", ", ".join(f"{c.id} ({c.outcome or 'open'})" for c in status.changes) or "-"),
+        ("policy", status.policy),
+    ]
+    if status.resolved_at:
+        rows.append(("resolved", short_time(status.resolved_at) + (f": {status.resolution_notes}"
+                                                                   if status.resolution_notes else "")))
+    return timeline_card(status, rows)
+
+
+show_command(problem_group, "problem_id", "workflows.problem_models", "ProblemStatus", format_problem,
+             "State, CI, linked incidents and changes, root cause, known error, timeline.")
+list_command(problem_group, "problem", "problems")

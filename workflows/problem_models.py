@@ -1,0 +1,125 @@
+"""Boundary models of the problem process: workflow input, update and signal inputs,
+status/result. Add fields, never reorder meaning: running histories carry these."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from definitions.org import Organisation
+from definitions.problem import ProblemPolicy
+from workflows.incident_models import Event
+
+SYSTEM = "system"
+INCIDENT_ID = re.compile(r"^INC-\d{8}-[A-Z0-9]{4}$")
+CHANGE_ID = re.compile(r"^CHG-\d{8}-[A-Z0-9]{4}$")
+
+
+class ProblemState(StrEnum):
+    NEW = "new"
+    INVESTIGATING = "investigating"
+    KNOWN_ERROR = "known_error"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+
+
+OPEN_STATES = {ProblemState.NEW, ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR}
+WORKED_STATES = {ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR}
+FINAL_STATES = {ProblemState.CLOSED, ProblemState.CANCELED}
+
+
+class ProblemInput(BaseModel):
+    """Everything a run needs, with the policy and directory snapshot at open. `opened_by`
+    None: suggested by the system from recurring incidents (no person to verify)."""
+
+    id: str
+    title: str
+    description: str = ""
+    ci: str
+    incidents: list[str] = []
+    opened_by: str | None = None
+    policy: ProblemPolicy
+    organisation: Organisation
+
+
+class ChangeLink(BaseModel):
+    id: str
+    linked_by: str
+    outcome: str | None = None
+
+
+class ProblemStatus(BaseModel):
+    """What `itsm problem show --json` prints; also the workflow's result."""
+
+    id: str
+    title: str
+    description: str = ""
+    ci: str
+    state: ProblemState = ProblemState.NEW
+    opened_by: str
+    opened_at: datetime
+    suggested: bool = False
+    incidents: list[str] = []
+    root_cause: str = ""
+    workaround: str = ""
+    known_error_revision: int = 0
+    changes: list[ChangeLink] = []
+    resolved_at: datetime | None = None
+    resolution_notes: str = ""
+    closed_at: datetime | None = None
+    reason: str = ""
+    events: list[Event] = []
+    notices: list[str] = []
+    policy: str = ""
+
+
+class ActorInput(BaseModel):
+    actor: str
+
+
+class LinkInput(ActorInput):
+    incident_id: str
+
+
+class RootCauseInput(ActorInput):
+    text: str
+
+
+class KnownErrorInput(ActorInput):
+    workaround: str
+
+
+class ChangeLinkInput(ActorInput):
+    change_id: str
+
+
+class ResolveInput(ActorInput):
+    notes: str = ""
+
+
+class ReasonInput(ActorInput):
+    reason: str = ""
+
+
+class IncidentOccurred(BaseModel):
+    """Signal: another incident on the problem's CI (sent by the `incident_on_ci` activity)."""
+
+    incident_id: str
+
+
+class ChangeClosed(BaseModel):
+    """Signal from a change raised for the problem: its outcome, or rejected / canceled."""
+
+    change_id: str
+    outcome: str
+
+
+def start_attributes(problem: ProblemInput) -> dict[str, object]:
+    """Start-time search attributes of a problem."""
+    return {"ItsmProcess": "problem", "ItsmState": ProblemState.NEW.value,
+            "ItsmRequester": problem.opened_by or SYSTEM, "ItsmGroup": problem.policy.manager_group,
+            "ItsmCI": [problem.ci]}
