@@ -41,6 +41,31 @@ def test_services_and_order():
             assert re.search(r":v?\d", service["image"]), f"{name}: pin the image version"
 
 
+def test_temporal_binds_all_interfaces_and_broadcasts_an_ip():
+    """The server's membership ring takes its broadcast address as an IP: a service name there
+    ("temporal") stops the server at start. With BIND_ON_IP=0.0.0.0 the image's entrypoint
+    broadcasts the container's own IP."""
+    import ipaddress
+
+    environment = COMPOSE["services"]["temporal"]["environment"]
+    assert environment["BIND_ON_IP"] == "0.0.0.0"
+    if "TEMPORAL_BROADCAST_ADDRESS" in environment:
+        ipaddress.ip_address(environment["TEMPORAL_BROADCAST_ADDRESS"])
+
+
+def test_the_image_runs_every_worker_option():
+    """`itsm worker --otel` needs the otel extra, and the compose worker's options exist."""
+    from cli.server_cmd import worker_cmd
+
+    command = COMPOSE["services"]["worker"]["command"]
+    assert command[:2] == ["itsm", "worker"]
+    options = {option for param in worker_cmd.params for option in param.opts}
+    assert {arg for arg in command[2:] if arg.startswith("--")} <= options | {"--help"}, options
+    assert "--otel" in options
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "otel" in extras and "postgres" in extras
+
+
 def test_schema_job_sets_up_both_temporal_databases_and_the_cmdb():
     script = COMPOSE["services"]["temporal-schema"]["command"][0]
     for needle in ("--db temporal setup-schema", "--db temporal_visibility update-schema", "temporal temporal_visibility itsm"):
@@ -67,7 +92,7 @@ def test_dockerfile_copies_every_package_and_installs_postgres_extra():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in top_packages():
         assert f"COPY {package} ./{package}" in dockerfile
-    assert "'.[postgres]'" in dockerfile and 'CMD ["itsm", "worker"]' in dockerfile
+    assert "'.[postgres,otel]'" in dockerfile and 'CMD ["itsm", "worker"]' in dockerfile
 
 
 def top_packages() -> list[str]:
