@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 INTERNAL_UPDATES = {"settle"}
-_UPDATE_DETAILS = ("comment", "reason", "outcome", "notes", "text", "workaround", "incident_id", "change_id")
+# Who acted is the row's actor, not one of its details.
+_IDENTITY_FIELDS = ("actor", "requested_by", "opened_by")
 
 
 async def _decode(client, payloads) -> list[Any]:
@@ -57,8 +58,9 @@ def policy_of(start: dict) -> str:
     return start.get("catalog") or (start.get("plan") or {}).get("catalog") or ""
 
 
-def _signal_details(args: list) -> str:
-    """What a signal carried, as `key: value; ...` (an id, an outcome), or the bare value."""
+def _details(args: list) -> str:
+    """What a signal or update carried, as `key: value; ...` (an id, an outcome, a new
+    group), or the bare value."""
     parts = []
     for arg in args:
         if isinstance(arg, dict):
@@ -74,6 +76,7 @@ async def audit_rows(client, history) -> list[dict]:
 
     rows: list[dict] = []
     timers: dict[int, str] = {}
+    updates: dict[str, dict] = {}  # update id -> its row, until the update completes
     policy = ""
     for event in history.events:
         moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
@@ -105,8 +108,17 @@ async def audit_rows(client, history) -> list[dict]:
                 continue
             args = await _decode(client, request.input.args.payloads)
             arg = args[0] if args and isinstance(args[0], dict) else {}
-            details = "; ".join(f"{k}: {arg[k]}" for k in _UPDATE_DETAILS if arg.get(k))
-            rows.append(_row(moment, _claimed(arg), name, details, verified=_signed(request.meta, request.input)))
+            details = _details([{k: v for k, v in arg.items() if k not in _IDENTITY_FIELDS}])
+            updates[request.meta.update_id] = _row(moment, _claimed(arg), name, details,
+                                                   verified=_signed(request.meta, request.input))
+            rows.append(updates[request.meta.update_id])
+        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            # An update its handler refused after acceptance (the state moved on between the
+            # validator and the handler) changed nothing: not an action.
+            attrs = event.workflow_execution_update_completed_event_attributes
+            row = updates.pop(attrs.meta.update_id, None)
+            if row is not None and attrs.outcome.HasField("failure"):
+                rows[:] = [other for other in rows if other is not row]
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
@@ -126,7 +138,7 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             attrs = event.workflow_execution_signaled_event_attributes
             args = await _decode(client, attrs.input.payloads)
-            rows.append(_row(moment, "system", f"signal {attrs.signal_name}", _signal_details(args)))
+            rows.append(_row(moment, "system", f"signal {attrs.signal_name}", _details(args)))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             rows.append(_row(moment, "system", "completed", ""))
         elif kind in (E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

@@ -41,3 +41,53 @@ async def test_export_matches_the_raw_history(env, changes):
     assert list(parsed[0]) == COLUMNS
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
     assert [json.loads(line) for line in render(rows, "jsonl").splitlines()] == rows
+
+
+async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_refused():
+    """Every field an update carried but its actor is a detail (a reassignment's group, a
+    priority's impact and urgency); an update accepted and then failed by its handler (the
+    state moved on after the validator) changed nothing, so it is no action."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from temporalio.api.history.v1 import History, HistoryEvent
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from cli.audit import audit_rows
+    from workflows.incident_models import PriorityInput, ReassignInput, ResolveInput
+
+    client = SimpleNamespace(data_converter=pydantic_data_converter)
+    history = History()
+
+    def event(kind, second: int) -> HistoryEvent:
+        added = history.events.add(event_type=kind)
+        added.event_time.FromDatetime(datetime(2026, 3, 2, 9, 0, second, tzinfo=timezone.utc))
+        return added
+
+    async def accepted(update_id: str, name: str, arg, second: int) -> None:
+        request = event(E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, second) \
+            .workflow_execution_update_accepted_event_attributes.accepted_request
+        request.meta.update_id, request.input.name = update_id, name
+        request.input.args.payloads.extend(await pydantic_data_converter.encode([arg]))
+
+    def completed(update_id: str, second: int, failed: bool) -> None:
+        attrs = event(E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED, second) \
+            .workflow_execution_update_completed_event_attributes
+        attrs.meta.update_id = update_id
+        if failed:
+            attrs.outcome.failure.message = "incident INC-1 is already resolved"
+        else:
+            attrs.outcome.success.SetInParent()
+
+    await accepted("u1", "reassign", ReassignInput(actor="dave", group="network", reason="BGP"), 1)
+    completed("u1", 1, failed=False)
+    await accepted("u2", "priority", PriorityInput(actor="dave", impact=1, urgency=2), 2)
+    await accepted("u3", "resolve", ResolveInput(actor="erin", code="fixed"), 3)
+    completed("u3", 3, failed=True)
+    completed("u2", 4, failed=False)
+
+    rows = await audit_rows(client, history)
+    assert [(r["actor"], r["action"], r["details"]) for r in rows] == [
+        ("dave", "reassign", "group: network; reason: BGP"),
+        ("dave", "priority", "impact: 1; urgency: 2"),
+    ]
