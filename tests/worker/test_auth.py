@@ -3,7 +3,6 @@ keys; unsigned, forged, altered or replayed calls are refused before history."""
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from datetime import timedelta
 

@@ -234,28 +234,11 @@ async def test_cancel_compensates_completed_automation_in_reverse(env, task_queu
     assert sorted(r[3] for r in records(db)) == [1, 1]
 
 
-@pytest.fixture
-async def own_env():
-    """A time-skipping server of its own: runs left over (terminated) by earlier tests can
-    keep the shared server's clock from skipping the two days this test needs."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from worker.connect import register_search_attributes
-    from worker.server import find_binary
-
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter)
-    await register_search_attributes(environment.client)
-    yield environment
-    await environment.shutdown()
-
-
-async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(own_env, task_queue, db, channel):
+async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(env, task_queue, db, channel):
     from cli.kpi_source import run_from_execution
     from tests.workflows.incident_helpers import next_weekday_at, skip_to
 
-    env, requests = own_env, Requests(own_env, task_queue)
+    requests = Requests(env, task_queue)
     await skip_to(env, next_weekday_at(await env.get_current_time(), 0, 9))  # Monday 09:00, business calendar
     async with worker(env, task_queue, db, channel):
         request = await requests.submit("laptop", model="pro-16", justification="x")
