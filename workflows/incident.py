@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import RecordIncidentInput, WebhookInput
@@ -194,8 +195,18 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, ProcessWorkflow):
             ), summary=f"record the incident on {self._s.ci} in the CMDB", **CMDB_OPTIONS)
 
     async def _do_release(self) -> None:
-        if self._inc.dedup_router:
+        """Tell the dedup router this incident no longer takes its events, once: the router
+        ends when released with nothing else open, so a resolve after a reopen has nothing
+        to release (runs recorded before the patch still signal again). A router ended by
+        hand is the release done, not a failure of the incident."""
+        if not self._inc.dedup_router:
+            return
+        if self._s.resolutions > 1 and workflow.patched("release-router-once"):
+            return
+        try:
             await workflow.get_external_workflow_handle(self._inc.dedup_router).signal("release", self._s.id)
+        except ApplicationError as gone:
+            workflow.logger.info("dedup router %s already ended: %s", self._inc.dedup_router, gone)
 
     # --- state helpers -----------------------------------------------------------------------
 

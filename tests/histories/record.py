@@ -15,16 +15,14 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.db import Database
 from cli import change_ops
 from definitions.change import ChangeType
 from tests.conftest import RecordingChannel
 from tests.workflows.helpers import approve, complete, running_worker, submit
-from worker.connect import connect, register_search_attributes
-from worker.server import find_binary
+from worker.connect import connect
+from worker.server import start_time_skipping
 from workflows.change_models import CancelInput, Outcome, RejectInput
 
 FOLDER = Path(__file__).parent
@@ -212,6 +210,60 @@ async def _problem_by_hand_canceled(env, tq):
     return problem.id
 
 
+async def _incident_deduplicated_reopened(env, tq):
+    """Two events with one dedup key (the second attaches), resolve (the router, released,
+    ends), reopen and resolve again. Recorded open: the test server skips no time once a
+    parent has ended while its abandoned child runs, so auto-close is not waited for."""
+    from cli import incident_ops
+    from cli.incident_submit import build_incident
+    from workflows.incident_dedup import router_id
+    from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
+
+    def event(title: str):
+        return build_incident(title=title, ci="lb-01", impact=2, urgency=2, opened_by="alice", dedup_key="mon:lb-01")
+
+    status, _ = await incident_ops.open_incident(env.client, event("lb-01 down"), tq)
+    attached, was_attached = await incident_ops.open_incident(env.client, event("lb-01 still down"), tq)
+    assert was_attached and attached.id == status.id
+    for name, arg in (("acknowledge", ActorInput(actor="dave")), ("resolve", ResolveInput(actor="dave", code="fixed"))):
+        await incident_ops.update(env.client, status.id, name, arg)
+    router = router_id("mon:lb-01")
+    await env.client.get_workflow_handle(router).result()
+    for name, arg in (("reopen", ReasonInput(actor="alice", reason="back again")),
+                      ("resolve", ResolveInput(actor="dave", code="fixed", notes="for real"))):
+        await incident_ops.update(env.client, status.id, name, arg)
+    return {"incident": status.id, "router": router}
+
+
+async def _request_vpn_rejected(env, tq):
+    from cli import request_ops
+    from cli.request_submit import build_request
+
+    request = build_request(item_name="vpn-access", raw={"duration": "2", "reason": "travel"}, requested_by="alice")
+    await request_ops.submit(env.client, request, tq)
+    await request_ops.decide(env.client, request.id, "reject", RejectInput(actor="frank", reason="no travel booked"))
+    await env.client.get_workflow_handle(request.id).result()
+    return {"request": request.id, "item": request.plans[0].id}
+
+
+async def _request_task_failed(env, tq):
+    """The db-access grant runs, its manual verify task fails: the grant is undone and the
+    request rolls up to failed."""
+    from cli import request_ops
+    from cli.request_submit import build_request
+    from workflows.request_models import TaskActionInput
+
+    request = build_request(item_name="db-access", raw={"database": "db-prod-1", "role": "read"}, requested_by="alice")
+    await request_ops.submit(env.client, request, tq)
+    item_id = request.plans[0].id
+    while (verify := (await request_ops.status(env.client, item_id)).tasks[1]).state.value != "open" \
+            or not verify.task_id:
+        await env.sleep(timedelta(seconds=1))
+    await request_ops.task_action(env.client, verify.task_id, "fail", TaskActionInput(actor="grace", notes="no replica"))
+    await env.client.get_workflow_handle(request.id).result()
+    return {"request": request.id, "item": item_id, "task": verify.task_id}
+
+
 SCENARIOS = {
     "change-low-risk-closed": _low_risk_closed,
     "change-high-risk-quorum-failed": _high_risk_quorum,
@@ -234,14 +286,23 @@ SCENARIOS = {
     "kpi-request-vpn-approved-expired": _request_vpn_fallback_expiry,
     "problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
     "problem-by-hand-canceled": _problem_by_hand_canceled,
+    # Recorded after `release-router-once`, the newest patch: every branch as new runs take it.
+    "patched-change-high-risk-quorum-failed": _high_risk_quorum,
+    "patched-change-rejected-at-cab": _rejected,
+    "patched-change-standard-closed": _standard,
+    "patched-change-approval-timed-out": _timed_out,
+    "patched-change-canceled-while-scheduled": _canceled_while_scheduled,
+    "patched-incident-reassigned-major-escalated": _incident_reassigned_major,
+    "patched-incident-deduplicated-reopened": _incident_deduplicated_reopened,
+    "patched-request-laptop": _request_laptop,
+    "patched-request-db-read-canceled": _request_canceled,
+    "patched-request-vpn-rejected": _request_vpn_rejected,
+    "patched-request-db-read-task-failed": _request_task_failed,
 }
 
 
 async def record_scenarios(only: str = "") -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(env.client)
+    env = await start_time_skipping()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for name, scenario in SCENARIOS.items():

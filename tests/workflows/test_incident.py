@@ -10,7 +10,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from definitions.incident import EscalationStep, StepKind
 from definitions.oncall import OnCallSchedule, Rotation
-from tests.workflows.helpers import running_worker
+from tests.workflows.helpers import history_events, running_worker
 from tests.workflows.incident_helpers import (
     MINUTE, incidents, next_weekday_at, page, page_times, policy, skip_to, webhook_receiver,  # noqa: F401 (fixture)
 )
@@ -190,6 +190,28 @@ async def test_dedup_key_attaches_while_open_and_opens_anew_after_resolve(env, t
         assert later.id != first.id and later.dedup_count == 1
         router = env.client.get_workflow_handle(router_id("mon:lb-01"))
         await router.terminate("test finished")
+
+
+
+async def test_a_deduplicated_incident_reopened_resolves_again_after_its_router_ended(
+        env, task_queue, db, channel, incidents):
+    """The first resolve releases the router, which then ends; a resolve after a reopen has
+    nothing to release. It used to signal the ended router and fail the incident run.
+    (Auto-close is not awaited: the test server skips no time once a parent has ended while
+    its abandoned child runs on.)"""
+    async with running_worker(env, task_queue, db, channel):
+        status = await incidents.open(QUIET, dedup_key="mon:web-02")
+        await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        router = env.client.get_workflow_handle(router_id("mon:web-02"))
+        assert await router.result() is None  # released with nothing open: it ended
+        await incidents.act(status.id, "reopen", ReasonInput(actor="alice", reason="back again"))
+        again = await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="replaced"))
+        assert (again.state.value, again.resolutions) == ("resolved", 2)
+        assert (await incidents.show(status.id)).state.value == "resolved"
+    assert (await env.client.get_workflow_handle(status.id).describe()).status.name == "RUNNING"
+    kinds = [e.event_type for e in await history_events(env, status.id)]
+    assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED in kinds  # the first release
+    assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED not in kinds
 
 
 async def test_reopen_within_window_then_auto_close_and_cmdb_records(env, task_queue, db, channel, incidents):
