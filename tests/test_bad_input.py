@@ -124,3 +124,61 @@ def test_update_payloads_validate_or_refuse(payload, model):
     refusal = ApprovalState.from_chain(acme.CHANGE_POLICY.approvals["low"]).refusal(
         parsed.actor, acme.ORGANISATION, "alice")
     assert refusal  # nobody may decide on a chain that has not started
+
+
+# The same inputs through the `itsm` command itself: a refusal is exit 2 on one line before any
+# server is asked; what passes reaches for the (unreachable) server and exits 1.
+
+@given(variables=st.dictionaries(st.sampled_from(["model", "justification", "duration", "reason", "database", "role",
+                                                  "bogus"]), text.filter(lambda v: "\x00" not in v), max_size=4),
+       item=st.sampled_from(["laptop", "vpn-access", "db-access", "nope"]))
+def test_catalog_variables_through_the_cli(capsys, variables, item):
+    try:
+        build_request(item_name=item, raw=variables, requested_by="alice")
+        valid = True
+    except RequestSubmitError:
+        valid = False
+    args = ["request", "submit", item, "--as", "alice"]
+    for name, value in variables.items():
+        args += ["--var", f"{name}={value}"]
+    assert one_line_failure(capsys, args) == (1 if valid else 2), args
+
+
+@given(impact=st.integers(-1, 5), urgency=st.integers(-1, 5), step=st.none() | st.integers(-2, 4),
+       outcome=st.sampled_from(["successful", "failed", "backed-out"]) | text)
+def test_update_arguments_through_the_cli(capsys, impact, urgency, step, outcome):
+    priority = ["incident", "priority", "INC-20300101-AAAA", "--impact", str(impact), "--urgency", str(urgency),
+                "--as", "dave"]
+    in_range = 1 <= impact <= 3 and 1 <= urgency <= 3
+    assert one_line_failure(capsys, priority) == (1 if in_range else 2)
+    escalate = ["incident", "escalate", "INC-20300101-AAAA", "--as", "dave"] + ([] if step is None else
+                                                                                 ["--to-step", str(step)])
+    assert one_line_failure(capsys, escalate) == (1 if step is None or step >= 1 else 2)
+    complete = ["change", "complete", "CHG-20300101-AAAA", "--outcome", outcome, "--as", "erin"]
+    assert one_line_failure(capsys, complete) == (1 if outcome in ("successful", "failed", "backed-out") else 2)
+
+
+@given(path_index=st.integers(0, 8), value=st.none() | st.integers() | text, drop=st.booleans())
+def test_definition_files_through_the_cli(capsys, tmp_path_factory, path_index, value, drop):
+    base, paths = _mutations()
+    data = json.loads(json.dumps(base))
+    *parents, leaf = paths[path_index]
+    node = data
+    for key in parents:
+        node = node[key]
+    if drop and isinstance(node, dict):
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    path = tmp_path_factory.mktemp("definition") / "mutated.json"
+    path.write_text(json.dumps(data))
+    try:
+        registry.parse(data, str(path))
+        problems = []
+    except registry.DefinitionError as err:
+        problems = err.problems
+    code = run_cli(["definitions", "validate", str(path)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert code == (2 if problems else 0)
+    assert len(captured.err.strip().splitlines()) == len(problems)  # one line per problem, nothing else
