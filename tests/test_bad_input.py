@@ -91,9 +91,8 @@ def _mutations():
     return base, leaf_paths
 
 
-@given(path_index=st.integers(0, 8), value=st.none() | st.integers() | text | st.lists(st.integers(), max_size=2),
-       drop=st.booleans())
-def test_definition_files(tmp_path_factory, path_index, value, drop):
+def _mutated(path_index: int, value, drop: bool) -> dict:
+    """The acme change policy with one leaf replaced by `value` (or dropped)."""
     base, paths = _mutations()
     data = json.loads(json.dumps(base))
     *parents, leaf = paths[path_index]
@@ -104,6 +103,13 @@ def test_definition_files(tmp_path_factory, path_index, value, drop):
         node.pop(leaf, None)
     else:
         node[leaf] = value
+    return data
+
+
+@given(path_index=st.integers(0, 8), value=st.none() | st.integers() | text | st.lists(st.integers(), max_size=2),
+       drop=st.booleans())
+def test_definition_files(tmp_path_factory, path_index, value, drop):
+    data = _mutated(path_index, value, drop)
     try:
         registry.parse(data, "mutated.json")
     except registry.DefinitionError as err:
@@ -160,16 +166,7 @@ def test_update_arguments_through_the_cli(capsys, impact, urgency, step, outcome
 
 @given(path_index=st.integers(0, 8), value=st.none() | st.integers() | text, drop=st.booleans())
 def test_definition_files_through_the_cli(capsys, tmp_path_factory, path_index, value, drop):
-    base, paths = _mutations()
-    data = json.loads(json.dumps(base))
-    *parents, leaf = paths[path_index]
-    node = data
-    for key in parents:
-        node = node[key]
-    if drop and isinstance(node, dict):
-        node.pop(leaf, None)
-    else:
-        node[leaf] = value
+    data = _mutated(path_index, value, drop)
     path = tmp_path_factory.mktemp("definition") / "mutated.json"
     path.write_text(json.dumps(data))
     try:
