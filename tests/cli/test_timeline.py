@@ -4,11 +4,7 @@ time-skipping server, read back through the real history and the real command.""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,7 +13,7 @@ from cli.audit import audit_trail
 from cli.timeline import entries_json, parents_of, render_gantt, render_text, span, timeline_entries
 from tests.cli.test_cli_offline import itsm
 from tests.workflows.helpers import changes  # noqa: F401  (the fixture: ends every run it starts)
-from tests.workflows.helpers import complete, implementing
+from tests.workflows.helpers import complete, implementing, itsm_cli
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 CHG = "CHG-20260105-AB12"
@@ -187,13 +183,6 @@ def test_mermaid_and_json_together_is_a_usage_error():
     assert (result.returncode, result.stderr) == (2, "itsm: choose one of --mermaid and --json\n")
 
 
-async def _cli(env, *args: str) -> subprocess.CompletedProcess:
-    """The real `itsm` against the test server (in a thread: the worker shares this loop)."""
-    variables = {**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "ITSM_TIMEOUT": "10"}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True,
-                                   text=True, timeout=60, env=variables)
-
-
 async def test_timeline_of_a_real_change(env, changes):
     status = await implementing(env, changes, approver="carol", requested_by="bob")
     await complete(env, status.id, "erin")
@@ -215,8 +204,8 @@ async def test_timeline_of_a_real_change(env, changes):
     assert [line.strip().split(" :")[0] for line in gantt.splitlines() if ":milestone" in line] == [
         "submitted by bob", "approve by carol", "complete by erin"]
 
-    shown = await _cli(env, "runs", "timeline", status.id)
+    shown = await itsm_cli(env, "runs", "timeline", status.id)
     assert (shown.returncode, shown.stdout) == (0, text), shown.stderr
-    assert (await _cli(env, "runs", "timeline", status.id, "--mermaid")).stdout == gantt
-    missing = await _cli(env, "runs", "timeline", "CHG-20200101-ZZZZ")
+    assert (await itsm_cli(env, "runs", "timeline", status.id, "--mermaid")).stdout == gantt
+    missing = await itsm_cli(env, "runs", "timeline", "CHG-20200101-ZZZZ")
     assert (missing.returncode, missing.stderr) == (2, "itsm: no such id 'CHG-20200101-ZZZZ'\n")

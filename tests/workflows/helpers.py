@@ -78,6 +78,19 @@ async def terminate_between_attempts(env, workflow_id: str, timeout: float = 30.
         pass
 
 
+async def itsm_cli(env, *args: str):
+    """The real `itsm` command against the test server, as a subprocess (in a thread: the
+    worker shares this loop)."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    variables = {**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "ITSM_TIMEOUT": "10"}
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True,
+                                   text=True, timeout=60, env=variables)
+
+
 @asynccontextmanager
 async def running_worker(env, task_queue, db, channel):
     async with build_worker(env.client, task_queue, db=db, channel=channel):

@@ -4,6 +4,7 @@ attempt + last failure, what `itsm runs show` prints), and surfaced, never dropp
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import sqlite3
@@ -15,7 +16,7 @@ from cli.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
 from tests.workflows.helpers import (
-    advance_while_idle, describe_or_none, rows, running_worker, terminate_between_attempts,
+    advance_while_idle, describe_or_none, itsm_cli, rows, running_worker, terminate_between_attempts,
 )
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
 from workflows.incident_models import ActorInput, ResolveInput
@@ -85,6 +86,10 @@ async def test_cmdb_locked_is_retried_visible_then_written_once(env, task_queue,
             await advance_while_idle(env, status.id, retrying)
             assert "database is locked" in pending[0].last_failure.message
             assert not resolving.done()
+            shown = await itsm_cli(env, "runs", "show", status.id, "--json")  # what an operator sees
+            assert shown.returncode == 0, shown.stderr
+            retried = [p for p in json.loads(shown.stdout)["pending_activities"] if p["activity"] == "record_incident"]
+            assert retried[0]["attempt"] >= 2 and "database is locked" in retried[0]["last_failure"]
         finally:  # free the lock even when failing, so the run can finish before teardown
             holder.execute("ROLLBACK")
             holder.close()
