@@ -71,11 +71,35 @@ def test_smtp_down_raises_so_the_activity_retries(db):
         assert cur.all("SELECT * FROM notification_ledger") == []
 
 
+HOSTILE = "{{ 7*7 }} {% for x in ().__class__.__mro__ %}x{% endfor %} <script>alert(1)</script>"
+
+
 def test_user_text_renders_inert():
-    hostile = "{{ 7*7 }} {% for x in ().__class__.__mro__ %}x{% endfor %} <script>alert(1)</script>"
+    hostile = HOSTILE
     subject, text, html = render("change/change_closed", _request("k", hostile).context)
     assert "{{ 7*7 }}" in subject and "49" not in subject
     assert "<script>" in text  # plain text carries it literally
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("template, context", [
+    ("change/change_closed", {"change": {"id": "CHG-1", "title": "t", "close_code": "failed", "implemented_by": "erin",
+                                         "implementation_notes": HOSTILE}}),
+    ("change/change_rejected", {"change": {"id": "CHG-1", "title": "t", "reason": HOSTILE}}),
+    ("incident/incident_resolved", {"incident": {"id": "INC-1", "title": "t", "resolution_code": "fixed",
+                                                 "resolution_notes": HOSTILE}}),
+    ("problem/known_error", {"problem": {"id": "PRB-1", "title": "t", "ci": "lb-01", "workaround": HOSTILE,
+                                         "root_cause": HOSTILE}}),
+])
+def test_notes_reasons_and_workarounds_render_inert(template, context):
+    """Free text that people type (notes, reasons, workarounds, root causes) is data in every
+    template that shows it: never evaluated, escaped in the HTML part."""
+    class Filled(dict):  # every other field the template reads: plain text
+        def __missing__(self, key):
+            return "plain"
+
+    subject, text, html = render(template, {name: Filled(fields) for name, fields in context.items()})
+    assert "{{ 7*7 }}" in text and "49" not in text and "<script>" in text
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
