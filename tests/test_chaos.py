@@ -42,6 +42,7 @@ class Chaos:
     worker: subprocess.Popen | None = None
     kills: int = 0
     restarts: int = 0
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)  # server stopped, back
     log: list[str] = field(default_factory=list)
 
     def start_worker(self) -> None:
@@ -68,9 +69,11 @@ class Chaos:
         began = time.monotonic()
         for moment in at:
             await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+            stopped = datetime.now(timezone.utc)
             self.server.stop()
             process = self.server.spawn(detach=False)
             await wait_until_ready(self.server.address, 60, process)
+            self.outages.append((stopped, datetime.now(timezone.utc)))
             self.restarts += 1
 
 
@@ -206,13 +209,30 @@ async def run_chaos(runs: int, every: tuple[float, float] | None, tmp_path: Path
         await restarter
         elapsed = time.monotonic() - began
         return {"results": results, "kinds": Counter(kinds), "kills": chaos.kills, "restarts": chaos.restarts,
-                "elapsed": elapsed,
-                "home": home}
+                "elapsed": elapsed, "home": home,
+                "timers_across_outages": await timers_across(client, list(results), chaos.outages)}
     finally:
         if chaos.worker and chaos.worker.poll() is None:
             chaos.worker.terminate()
             chaos.worker.wait(timeout=20)
         server.stop()
+
+
+async def timers_across(client, run_ids: list[str], outages: list[tuple[datetime, datetime]]) -> list[int]:
+    """For each server outage, how many durable timers were started before the server
+    stopped and fired after it was back: proof that pending timers survived it."""
+    from temporalio.api.enums.v1 import EventType as E
+
+    spans = []
+    for run_id in run_ids:
+        started: dict[int, datetime] = {}
+        async for event in client.get_workflow_handle(run_id).fetch_history_events():
+            moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
+            if event.event_type == E.EVENT_TYPE_TIMER_STARTED:
+                started[event.event_id] = moment
+            elif event.event_type == E.EVENT_TYPE_TIMER_FIRED:
+                spans.append((started[event.timer_fired_event_attributes.started_event_id], moment))
+    return [sum(1 for begun, fired in spans if begun < stopped and fired > back) for stopped, back in outages]
 
 
 def audit_side_effects(report: dict) -> dict:
@@ -234,10 +254,19 @@ def audit_side_effects(report: dict) -> dict:
     duplicates = {key: n for key, n in sent.items() if n > 1}
     assert duplicates == {}, f"notifications sent twice: {duplicates}"
     assert set(sent) == ledger, "outbox and ledger disagree"
+    # ... and every notice each run owes was sent (none lost to a kill).
+    steps: dict[str, set[str]] = {}
+    for key in sent:
+        run, step = key.split(":", 1)
+        steps.setdefault(run, set()).add(step)
+    change_steps = {"submitted", "approval.1.requested", "approved", "scheduled", "implement", "closed"}
     for change_id in change_ids:
-        assert f"{change_id}:closed" in sent, f"{change_id}: closing notice missing"
+        assert steps.get(change_id) == change_steps, f"{change_id}: {steps.get(change_id)}"
     for incident_id in incident_ids:
-        assert f"{incident_id}:resolved.1" in sent, f"{incident_id}: resolution notice missing"
+        missing = {"opened", "escalation.1.step1", "resolved.1"} - steps.get(incident_id, set())
+        assert not missing, f"{incident_id}: {missing} never sent"
+    fulfilled = [run for run, done in steps.items() if run.startswith("RITM-") and "fulfilled" in done]
+    assert len(fulfilled) == len(request_ids), f"{len(fulfilled)} items fulfilled for {len(request_ids)} requests"
     return {"runs": len(results), "kills": report["kills"], "server_restarts": report["restarts"], "change_records": sum(changes.values()),
             "incident_records": sum(incidents.values()), "fulfilment_actions": sum(actions.values()),
             "notifications": sum(sent.values()), "elapsed_s": round(report["elapsed"], 1)}
@@ -247,6 +276,8 @@ def check(report: dict) -> dict:
     wrong = {run: got for run, got in report["results"].items() if got[0] != got[1]}
     assert wrong == {}, f"wrong outcomes: {wrong}"
     counts = audit_side_effects(report)
+    if report["timers_across_outages"]:
+        counts["timers_across_outages"] = report["timers_across_outages"]
     print("\nchaos:", ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
@@ -262,6 +293,7 @@ async def test_server_restarts_mid_run_lose_nothing(tmp_path):
     report = await run_chaos(runs=6, every=None, tmp_path=tmp_path, budget=240, server_restarts=(3.0, 9.0))
     counts = check(report)
     assert counts["server_restarts"] == 2
+    assert all(n >= 1 for n in report["timers_across_outages"]), report["timers_across_outages"]
 
 
 @pytest.mark.slow
