@@ -51,11 +51,16 @@ def _signed(*holders) -> bool:
 
 
 def policy_of(start: dict) -> str:
-    """name@version of the definition that governs a run, from its start input."""
+    """name@version of the definition that governs a run, from its start input: its policy,
+    its catalog, or (a manual task, which only says who may act on it) its organisation."""
     policy = start.get("policy") or {}
     if policy.get("name"):
         return f"{policy['name']}@{policy.get('version')}"
-    return start.get("catalog") or (start.get("plan") or {}).get("catalog") or ""
+    catalog = start.get("catalog") or (start.get("plan") or {}).get("catalog")
+    if catalog:
+        return catalog
+    organisation = start.get("organisation") or {}
+    return f"{organisation['name']}@{organisation.get('version')}" if organisation.get("name") else ""
 
 
 def _details(args: list) -> str:

@@ -90,3 +90,18 @@ async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_ref
         ("dave", "reassign", "group: network; reason: BGP"),
         ("dave", "priority", "impact: 1; urgency: 2"),
     ]
+
+
+def test_every_kind_of_run_names_the_definition_that_governs_it():
+    """A manual task carries no policy or catalog, only the organisation that says who may
+    act on it: its rows name that, not nothing."""
+    from cli.audit import policy_of
+    from cli.request_submit import build_request
+    from workflows.request_models import ManualTaskInput
+
+    request = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "dev"}, requested_by="alice")
+    task = ManualTaskInput(id="TASK-1", item_id="RITM-1", request_id=request.id, title="Ship it", group="desk",
+                           requested_for="alice", organisation=request.organisation)
+    assert policy_of(request.model_dump(mode="json")) == request.catalog
+    assert policy_of(task.model_dump(mode="json")) == f"{request.organisation.name}@{request.organisation.version}"
+    assert policy_of({}) == ""
