@@ -79,6 +79,8 @@ async def audit_rows(client, history) -> list[dict]:
     """One row per human action or system step, in history order."""
     from temporalio.api.enums.v1 import EventType as E
 
+    from worker.connect import failure_message
+
     rows: list[dict] = []
     timers: dict[int, str] = {}
     updates: dict[str, dict] = {}  # update id -> its row, until the update completes
@@ -129,7 +131,7 @@ async def audit_rows(client, history) -> list[dict]:
             rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             failure = event.activity_task_failed_event_attributes.failure
-            rows.append(_row(moment, "system", "activity failed", failure.message))
+            rows.append(_row(moment, "system", "activity failed", await failure_message(client, failure)))
         elif kind == E.EVENT_TYPE_TIMER_STARTED:
             timers[event.event_id] = await _summary(client, event)
         elif kind == E.EVENT_TYPE_TIMER_FIRED:

@@ -129,6 +129,8 @@ def _record(run_id: str, body: dict) -> dict:
     attrs = {k: _payload(v) for k, v in info.get("searchAttributes", {}).get("indexedFields", {}).items()
              if k.startswith("Itsm")}
     memo = {k: _payload(v) for k, v in info.get("memo", {}).get("fields", {}).items()}
+    if any("encodedAttributes" in p.get("lastFailure", {}) for p in body.get("pendingActivities", [])):
+        raise ValueError("an encrypted failure: the full path decodes it")
     pending = [{
         "activity": p["activityType"]["name"], "attempt": int(p.get("attempt", 1)),
         "state": _enum(p.get("state"), "PENDING_ACTIVITY_STATE_"),

@@ -52,7 +52,9 @@ class StartRefused(Exception):
 async def _failure(client: Client, run_id: str) -> str:
     async for event in client.get_workflow_handle(run_id).fetch_history_events():
         if event.HasField("workflow_execution_failed_event_attributes"):
-            return event.workflow_execution_failed_event_attributes.failure.message
+            from worker.connect import failure_message
+
+            return await failure_message(client, event.workflow_execution_failed_event_attributes.failure)
     return f"{run_id} ended before its first step"
 
 

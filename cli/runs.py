@@ -114,10 +114,12 @@ def show_cmd(run_id, as_json):
         attrs = description.typed_search_attributes
         values = {pair.key.name: pair.value for pair in attrs}
         raw = description.raw_description
+        from worker.connect import failure_message
+
         pending = [
             {
                 "activity": p.activity_type.name, "attempt": p.attempt, "state": int(p.state),
-                "last_failure": p.last_failure.message if p.HasField("last_failure") else None,
+                "last_failure": await failure_message(client, p.last_failure) if p.HasField("last_failure") else None,
             }
             for p in raw.pending_activities
         ]

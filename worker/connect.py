@@ -25,15 +25,42 @@ def connect_config() -> dict:
 
 
 def data_converter():
-    """Pydantic JSON, encrypted when ITSM_ENCRYPTION_KEY is set (worker/codec.py)."""
+    """Pydantic JSON, encrypted when ITSM_ENCRYPTION_KEY is set (worker/codec.py): payloads,
+    and failures' messages and stack traces too (an error can quote what it failed on)."""
+    from worker.codec import codec_from_env
+
+    return encrypting_converter(codec_from_env())
+
+
+def encrypting_converter(codec):
     import dataclasses
 
     from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
-    from worker.codec import codec_from_env
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
-    codec = codec_from_env()
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec) if codec else pydantic_data_converter
+
+async def failure_message(client, failure) -> str:
+    """A failure's message as its author wrote it: with encryption on, the history holds
+    "Encoded failure" and the real one inside its (encrypted) encoded attributes."""
+    if not failure.HasField("encoded_attributes"):
+        return failure.message
+    from temporalio.api.failure.v1 import Failure
+
+    copy = Failure()
+    copy.CopyFrom(failure)
+    try:
+        decoded = await client.data_converter.decode_failure(copy)
+        message = getattr(decoded, "message", None) or str(decoded)
+    except Exception:
+        message = failure.message
+    if message == failure.message:  # no key (or the wrong one) on this side: say so
+        return f"{failure.message} (encrypted; set ITSM_ENCRYPTION_KEY to read it)"
+    return message
 
 
 async def connect(**overrides):

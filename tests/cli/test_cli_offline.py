@@ -104,3 +104,17 @@ def test_auth_keygen_and_bad_key_files(tmp_path):
     worker = itsm("worker", env={"ITSM_AUTH": "on", "TEMPORAL_ADDRESS": "127.0.0.1:1"})
     assert (worker.returncode, worker.stderr.strip()) == (
         2, "itsm: ITSM_AUTH is on but organisation acme has no public keys")
+
+
+def test_lean_read_path_leaves_an_encrypted_failure_to_the_full_path():
+    """The stdlib path cannot decrypt: a pending activity whose failure is encrypted sends
+    `runs show` down the full path (which decodes it) instead of printing "Encoded failure"."""
+    import pytest
+
+    from cli import lean
+
+    body = {"workflowExecutionInfo": {"execution": {"workflowId": "CHG-20300101-AAAA"}},
+            "pendingActivities": [{"activityType": {"name": "notify"}, "attempt": 3,
+                                   "lastFailure": {"message": "Encoded failure", "encodedAttributes": {"data": "x"}}}]}
+    with pytest.raises(ValueError):
+        lean._record("CHG-20300101-AAAA", body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from datetime import timedelta
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli import change_ops
 from cli.audit import audit_rows
@@ -20,6 +18,7 @@ from cli.change_submit import build_change
 from cli.ids import new_id
 from definitions import registry
 from worker.codec import EncryptionCodec, KeyError_, codec_from_env
+from worker.connect import encrypting_converter
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, CompleteInput, Outcome
 
@@ -62,10 +61,9 @@ def test_cli_reports_a_bad_key_in_one_line():
 
 
 def keyed_client(env, key: str, key_id: str) -> Client:
-    """The session's client with payload encryption under `key`."""
+    """The test server's client with encryption under `key`, as `itsm` and the worker build it."""
     codec = codec_from_env({"ITSM_ENCRYPTION_KEY": key, "ITSM_ENCRYPTION_KEY_ID": key_id})
-    return Client(env.client.service_client, namespace=env.client.namespace,
-                  data_converter=dataclasses.replace(pydantic_data_converter, payload_codec=codec))
+    return Client(env.client.service_client, namespace=env.client.namespace, data_converter=encrypting_converter(codec))
 
 
 async def change_titled(env, title: str):
@@ -95,3 +93,38 @@ async def test_raw_history_holds_no_plaintext(env, task_queue, db, channel):
     assert any(r["actor"] == "bob" and SECRET_NOTES in r["details"] for r in rows)
     assert (await change_ops.status(keyed, status.id)).title == SECRET_TITLE
     assert [m.key.split(":", 1)[1] for m in channel.sent][-1] == "closed"
+
+
+async def test_failure_messages_are_encrypted_too(env, task_queue, db):
+    """An error can quote what it failed on: with encryption on, a failure's message and stack
+    trace travel in its encrypted attributes (the history says "Encoded failure"), and the
+    keyed CLI reads them back."""
+    import asyncio
+
+    from tests.conftest import RecordingChannel
+    from tests.workflows.helpers import advance_while_idle
+    from tests.workflows.test_failures import settled
+
+    class DownQuotingSecrets(RecordingChannel):
+        def send(self, message):
+            raise ConnectionError(f"relay refused: {SECRET_NOTES}")
+
+    keyed = keyed_client(env, KEY, "test")
+    change = await change_titled(env, SECRET_TITLE)
+    async with build_worker(keyed, task_queue, db=db, channel=DownQuotingSecrets()):
+        started = asyncio.create_task(change_ops.submit(keyed, change, task_queue))
+        await advance_while_idle(env, change.id, settled(started), step=timedelta(seconds=5))
+        status = await started
+    history = await env.client.get_workflow_handle(status.id).fetch_history()
+    raw = history.to_json()
+    assert SECRET_NOTES not in raw and "relay refused" not in raw and "Encoded failure" in raw
+    assert status.notices[0] == f"notification submitted to alice failed: relay refused: {SECRET_NOTES}"
+    failed = [r["details"] for r in await audit_rows(keyed, history) if r["action"] == "activity failed"]
+    assert failed and all(d == f"relay refused: {SECRET_NOTES}" for d in failed)
+    from temporalio.api.enums.v1 import EventType
+
+    from worker.connect import failure_message
+
+    failure = next(e.activity_task_failed_event_attributes.failure for e in history.events
+                   if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
+    assert await failure_message(env.client, failure) == "Encoded failure (encrypted; set ITSM_ENCRYPTION_KEY to read it)"
