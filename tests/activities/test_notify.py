@@ -75,8 +75,7 @@ HOSTILE = "{{ 7*7 }} {% for x in ().__class__.__mro__ %}x{% endfor %} <script>al
 
 
 def test_user_text_renders_inert():
-    hostile = HOSTILE
-    subject, text, html = render("change/change_closed", _request("k", hostile).context)
+    subject, text, html = render("change/change_closed", _request("k", HOSTILE).context)
     assert "{{ 7*7 }}" in subject and "49" not in subject
     assert "<script>" in text  # plain text carries it literally
     assert "<script>" not in html and "&lt;script&gt;" in html

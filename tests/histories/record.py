@@ -15,7 +15,6 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-
 from activities.db import Database
 from cli import change_ops
 from definitions.change import ChangeType

@@ -256,8 +256,7 @@ async def test_a_signed_request_cannot_bring_its_own_catalog_items(env, task_que
         assert str(refused.value) == ("catalog item vpn-access (acme-catalog@1) does not match this worker's catalog "
                                       "(update the client's definitions)")
         status = await request_ops.submit(alice, honest, task_queue)  # the honest one starts
-        # Children first, with the worker still up: a child left open (or orphaned) on the
-        # shared time-skipping server stops its clock for every later test.
+        # Children first, with the worker still up, so the worker stops on runs that are done.
         item = await request_ops.status(env.client, honest.plans[0].id)
         for run_id in [*(t.task_id for t in item.tasks if t.task_id), item.id, honest.id]:
             await terminate_between_attempts(env, run_id)
@@ -367,7 +366,7 @@ async def test_a_request_child_started_on_its_own_is_refused(env, task_queue, db
     task = ManualTaskInput(id=f"{item.id}-grant", item_id=item.id, request_id=vpn.id, title="Grant VPN",
                            group="network", requested_for="alice", organisation=vpn.organisation)
     async with build_worker(env.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
-        # Plain clients (the task's unsigned): unlike env.client, their result() leaves the shared clock alone.
+        # Plain clients (the task's unsigned): unlike env.client, their result() leaves the test server's clock alone.
         for workflow_type, arg, client in (("ItemWorkflow", item, signed_client(env, keys["alice"][0])),
                                            ("ManualTaskWorkflow", task, signed_client(env, None))):
             tracked.append(arg.id)

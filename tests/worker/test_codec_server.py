@@ -115,7 +115,7 @@ async def test_a_real_encrypted_run_reads_in_clear_through_it(server, env, task_
         try:
             await change_ops.submit(keyed, change, task_queue)
             history = await handle.fetch_history()
-        finally:  # an open run would freeze the session's fake clock for later tests
+        finally:  # ended with the worker still up, so the worker stops on a finished run
             await handle.terminate("test finished")
     started = history.events[0].workflow_execution_started_event_attributes.input
     as_ui_sends = json.loads(json_format.MessageToJson(Payloads(payloads=started.payloads)))

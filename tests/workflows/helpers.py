@@ -38,7 +38,7 @@ async def describe_or_none(env, workflow_id: str):
 
 async def advance_while_idle(env, workflow_id: str, until, step: timedelta = timedelta(seconds=2),
                              timeout: float = 60.0) -> None:
-    """Moves the session's fake clock by `step` at a time until `await until()` is true, but
+    """Moves the test server's fake clock by `step` at a time until `await until()` is true, but
     only while no activity attempt of `workflow_id` is in flight, and gives up after
     `timeout` seconds of real time.
 
@@ -60,7 +60,7 @@ async def advance_while_idle(env, workflow_id: str, until, step: timedelta = tim
 
 async def terminate_between_attempts(env, workflow_id: str, timeout: float = 30.0) -> None:
     """Terminate the run once no activity attempt is in flight (a run terminated mid-attempt
-    stops the session's fake clock); for a test's cleanup, even after it failed."""
+    stops the test server's fake clock); for a test's cleanup, even after it failed."""
     import asyncio
     import time
 
@@ -128,8 +128,8 @@ def utc(*args) -> datetime:
 
 class Changes:
     """Submits changes for one test and remembers every run, so teardown can terminate the
-    ones still open: an open timer on a task queue nobody polls stops time skipping for
-    every later test in the session."""
+    ones still open (each test has its own test server: this keeps a test's end tidy, it no
+    longer protects the next test's clock)."""
 
     def __init__(self, env, task_queue: str) -> None:
         self.env, self.task_queue, self.ids = env, task_queue, []

@@ -32,8 +32,7 @@ def page(user: str, delay: timedelta = timedelta(0)) -> EscalationStep:
 
 
 class Incidents:
-    """Opens incidents on a task queue and terminates whatever is still open at the end
-    (an open run with no worker would freeze the session's fake clock)."""
+    """Opens incidents on a task queue and terminates whatever is still open at the end."""
 
     def __init__(self, env, task_queue: str) -> None:
         self.env, self.task_queue, self.ids = env, task_queue, []

@@ -53,8 +53,8 @@ async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, c
             await advance_while_idle(env, change.id, settled(started), step=timedelta(seconds=5))
             status = await started
         finally:
-            # An open run with no worker would freeze the session's fake clock for later tests,
-            # so even a failing test ends its run (the channel back up, between attempts).
+            # End the run between attempts (the channel back up) while the worker is still up, so
+            # the worker stops on no retrying activity, even when the test failed.
             channel.fail_times = 0
             await terminate_between_attempts(env, change.id)
     assert status.state == ChangeState.AUTHORIZE  # the process goes on without the channel

@@ -69,8 +69,8 @@ class Requests:
 
     async def settle(self):
         """Call with the worker still running: wait until no tracked run has an activity in
-        flight (the time-skipping server keeps its clock locked, for every later test, when
-        a run is terminated mid-activity)."""
+        flight (the time-skipping server keeps its clock locked when a run is terminated
+        mid-activity)."""
         for run_id in self.ids:
             handle = self.env.client.get_workflow_handle(run_id)
             for _ in range(60):
