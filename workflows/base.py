@@ -35,6 +35,18 @@ def refuse(message: str) -> None:
     raise ApplicationError(message, type="Refused", non_retryable=True)
 
 
+class SettleUpdate:
+    """The `settle` update of a process whose start returns at a stable state: it returns
+    the status once the run waits on people or time. Needs `until_settled()` and `status()`."""
+
+    # A run that fails at start (an unverified actor) ends with this update still waiting; its
+    # caller gets the run's failure, so there is nothing to warn about.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def settle(self):
+        await self.until_settled()
+        return self.status()
+
+
 class ProcessWorkflow:
     """Base for process workflows.
 

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.windows import next_slot
     from workflows.approval_updates import ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, refuse as _refuse
+    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
     from workflows.problem import tell_problem
     from workflows.change_models import (
         CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
@@ -28,7 +28,7 @@ def _describe(conflicts: list[Conflict]) -> list[str]:
 
 
 @workflow.defn
-class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
+class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
     @workflow.init
     def __init__(self, change: ChangeInput) -> None:
         self._init_base()
@@ -227,14 +227,6 @@ class ChangeWorkflow(ApprovalUpdates, ProcessWorkflow):
         status = self._status.with_approvals(self._approvals)
         status.notices = [*self._status.notices, *self._notices]
         return status
-
-    # A run that fails at start (an unverified actor) ends with this update still waiting; its
-    # caller gets the run's failure, so there is nothing to warn about.
-    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
-    async def settle(self) -> ChangeStatus:
-        """Returns once the run waits on people or time: `submit` returns at a stable state."""
-        await self.until_settled()
-        return self.status()
 
     def _check_actor(self, actor: str) -> None:
         if self._change.organisation.person(actor) is None:

@@ -14,14 +14,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import RecordIncidentInput, WebhookInput
     from definitions.incident import NoticeTarget
     from workflows import escalation, sla
-    from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, refuse as _refuse
+    from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
     from workflows.incident_problems import IncidentProblems
     from workflows.incident_updates import IncidentUpdates
     from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock
 
 S = IncidentState
 @workflow.defn
-class IncidentWorkflow(IncidentUpdates, IncidentProblems, ProcessWorkflow):
+class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessWorkflow):
     @workflow.init
     def __init__(self, inc: IncidentInput) -> None:
         self._init_base()

@@ -21,14 +21,6 @@ ACTIVE = {S.NEW, S.IN_PROGRESS}
 
 
 class IncidentUpdates:
-    # A run that fails at start (an unverified actor) ends with this update still waiting; its
-    # caller gets the run's failure, so there is nothing to warn about.
-    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
-    async def settle(self) -> IncidentStatus:
-        """Returns once the run waits: `open` returns at a stable state."""
-        await self.until_settled()
-        return self.status()
-
     @workflow.update
     async def acknowledge(self, req: ActorInput) -> IncidentStatus:
         self._validate_ack(req)

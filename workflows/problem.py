@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import KnownError, ProblemClaimInput, ProblemEndInput, RecordKnownErrorInput
-    from workflows.base import CMDB_OPTIONS, ProcessWorkflow
+    from workflows.base import CMDB_OPTIONS, ProcessWorkflow, SettleUpdate
     from workflows.incident_models import Event
     from workflows.problem_models import (
         FINAL_STATES, SYSTEM, ChangeClosed, ProblemInput, ProblemState, ProblemStatus,
@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-class ProblemWorkflow(ProblemUpdates, ProcessWorkflow):
+class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
     @workflow.init
     def __init__(self, problem: ProblemInput) -> None:
         self._init_base()

@@ -18,14 +18,6 @@ S = ProblemState
 
 
 class ProblemUpdates:
-    # A run that fails at start (an unverified actor) ends with this update still waiting; its
-    # caller gets the run's failure, so there is nothing to warn about.
-    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
-    async def settle(self) -> ProblemStatus:
-        """Returns once the run waits: `open` returns at a stable state."""
-        await self.until_settled()
-        return self.status()
-
     @workflow.update
     async def investigate(self, req: ActorInput) -> ProblemStatus:
         self._validate_investigate(req)
