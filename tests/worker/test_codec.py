@@ -102,8 +102,7 @@ async def test_failure_messages_are_encrypted_too(env, task_queue, db):
     import asyncio
 
     from tests.conftest import RecordingChannel
-    from tests.workflows.helpers import advance_while_idle
-    from tests.workflows.test_failures import settled
+    from tests.workflows.helpers import advance_while_idle, settled
 
     class DownQuotingSecrets(RecordingChannel):
         def send(self, message):

@@ -58,6 +58,13 @@ async def advance_while_idle(env, workflow_id: str, until, step: timedelta = tim
             await env.sleep(step)
 
 
+def settled(task):
+    """An `until` for advance_while_idle: the asyncio task (a submit, an open) has returned."""
+    async def done() -> bool:
+        return task.done()
+    return done
+
+
 async def terminate_between_attempts(env, workflow_id: str, timeout: float = 30.0) -> None:
     """Terminate the run once no activity attempt is in flight (a run terminated mid-attempt
     stops the test server's fake clock); for a test's cleanup, even after it failed."""

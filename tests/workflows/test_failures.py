@@ -16,17 +16,11 @@ from cli.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
 from tests.workflows.helpers import (
-    advance_while_idle, describe_or_none, itsm_cli, rows, running_worker, terminate_between_attempts,
+    advance_while_idle, describe_or_none, itsm_cli, rows, running_worker, settled, terminate_between_attempts,
 )
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
 from workflows.incident_models import ActorInput, ResolveInput
 from workflows.change_models import ChangeState
-
-
-def settled(task: asyncio.Task):
-    async def done() -> bool:
-        return task.done()
-    return done
 
 
 async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, channel):
