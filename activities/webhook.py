@@ -1,51 +1,65 @@
 """The webhook activity: POST a JSON payload with an Idempotency-Key header, recorded in
-the notification ledger so a retried activity never posts twice."""
+the notification ledger so a retried activity never posts twice.
+
+Only to destinations the worker allows (`ITSM_WEBHOOK_ALLOW`, see activities/destinations.py):
+a policy names the URL, and a forged policy must not reach the worker's internal network."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.db import Database, utc_text
+from activities.destinations import AllowList, DestinationRefused, pinned_connection, vet
 from activities.metrics import count
 from activities.models import WebhookInput, WebhookResult
 
 RETRYABLE_CLIENT_ERRORS = {408, 429}
+WEBHOOK_REJECTED = "WebhookRejected"
+
+
+def rejected(message: str) -> ApplicationError:
+    return ApplicationError(message, type=WEBHOOK_REJECTED, non_retryable=True)
 
 
 class WebhookActivities:
-    def __init__(self, db: Database, timeout: float = 10.0) -> None:
+    def __init__(self, db: Database, timeout: float = 10.0, allow: AllowList | None = None) -> None:
+        """`allow` defaults to `ITSM_WEBHOOK_ALLOW`; a bad entry raises WebhookAllowListError here,
+        when the worker is built, not at the first page."""
         self.db = db
         self.timeout = timeout
+        self.allow = allow if allow is not None else AllowList.from_env()
 
     @activity.defn(name="post_webhook")
     def post_webhook(self, request: WebhookInput) -> WebhookResult:
-        """2xx → recorded; 5xx, 408, 429, timeouts → raise (retried per policy); other 4xx
-        and non-HTTP URLs → non-retryable: retrying a bad request never helps."""
-        if urlparse(request.url).scheme not in ("http", "https"):
-            raise ApplicationError(f"webhook URL {request.url!r} is not http(s)", type="WebhookRejected",
-                                   non_retryable=True)
+        """2xx → recorded; 5xx, 408, 429, timeouts → raise (retried per policy); 3xx (never
+        followed), other 4xx, non-HTTP URLs and refused destinations → non-retryable:
+        retrying a bad request never helps. A refused destination is never connected to."""
         with self.db.transaction() as cur:
             if cur.one("SELECT 1 FROM notification_ledger WHERE idempotency_key = ?", (request.key,)):
                 return WebhookResult(key=request.key, status=0, duplicate=True)
-        body = json.dumps(request.payload).encode()
-        post = urllib.request.Request(request.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": request.key, "User-Agent": "itsmflow"})
         try:
-            with urllib.request.urlopen(post, timeout=self.timeout) as response:
-                status = response.status
-        except urllib.error.HTTPError as err:
-            count("webhooks_failed", "webhook posts answered with an error", status=str(err.code))
-            if 400 <= err.code < 500 and err.code not in RETRYABLE_CLIENT_ERRORS:
-                raise ApplicationError(f"webhook {request.url} answered {err.code}", type="WebhookRejected",
-                                       non_retryable=True) from None
-            raise RuntimeError(f"webhook {request.url} answered {err.code}") from None
+            destination = vet(request.url, self.allow)
+        except DestinationRefused as refused:
+            count("webhooks_refused", "webhook posts refused by the destination allow-list")
+            raise rejected(str(refused)) from None
+        body = json.dumps(request.payload).encode()
+        connection = pinned_connection(destination, self.timeout)
+        try:
+            connection.request("POST", destination.path, body=body, headers={
+                "Content-Type": "application/json", "Idempotency-Key": request.key, "User-Agent": "itsmflow"})
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+        if not 200 <= status < 300:
+            count("webhooks_failed", "webhook posts answered with an error", status=str(status))
+            if 300 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS:
+                followed = " (redirects are not followed)" if status < 400 else ""
+                raise rejected(f"webhook {request.url} answered {status}{followed}")
+            raise RuntimeError(f"webhook {request.url} answered {status}")
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO notification_ledger (idempotency_key, message_id, channel, recipients, subject, sent_at) "

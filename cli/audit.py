@@ -85,6 +85,7 @@ async def audit_rows(client, history) -> list[dict]:
     timers: dict[int, str] = {}
     updates: dict[str, dict] = {}  # update id -> its row, until the update completes
     policy = ""
+    checked = _signals_checked(history)
     for event in history.events:
         moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
         kind = event.event_type
@@ -145,7 +146,10 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             attrs = event.workflow_execution_signaled_event_attributes
             args = await _decode(client, attrs.input.payloads)
-            rows.append(_row(moment, "system", f"signal {attrs.signal_name}", _details(args)))
+            signed = _signed(attrs)
+            dropped = " (dropped: no worker credential)" if checked and not signed else ""
+            rows.append(_row(moment, "system", f"signal {attrs.signal_name}{dropped}", _details(args),
+                             verified=signed))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             rows.append(_row(moment, "system", "completed", ""))
         elif kind in (E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
@@ -154,6 +158,15 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             rows.append(_row(moment, "system", "continued as new", ""))
     return [{**row, "policy": policy} for row in rows]
+
+
+def _signals_checked(history) -> bool:
+    """The worker checked this run's signals (ITSM_AUTH): it dropped those without its credential."""
+    from worker.auth import SIGNALS_PATCH
+
+    return any(e.HasField("marker_recorded_event_attributes") and e.marker_recorded_event_attributes.marker_name
+               == "core_patch" and SIGNALS_PATCH.encode() in e.marker_recorded_event_attributes.details[
+                   "patch-data"].payloads[0].data for e in history.events)
 
 
 def child_ids(history) -> list[str]:

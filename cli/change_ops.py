@@ -23,8 +23,8 @@ async def submit_for_problem(client: Client, change: ChangeInput, task_queue: st
                              rpc_timeout: timedelta | None = None) -> ChangeStatus:
     """Link the change to its problem, then start it under exactly the linked id. The
     problem's validator decides first (who may raise a change for it, in which state), so a
-    refusal starts nothing; a start that fails after the link tells the problem the change
-    was canceled, so no link dangles."""
+    refusal starts nothing; a start that fails after the link tells the problem (its
+    `change_not_started` update), so no link dangles."""
     await link_problem(client, change, rpc_timeout)
     try:
         return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
@@ -34,11 +34,12 @@ async def submit_for_problem(client: Client, change: ChangeInput, task_queue: st
         # Only a start that certainly did not happen is "canceled": the id was taken, or the run
         # failed before its first step. After a timeout the change may be running: ask the server.
         if isinstance(err, (RuntimeError, ops.StartRefused)) or not await _exists(client, change.id, rpc_timeout):
-            from workflows.problem_models import ChangeClosed
+            from workflows.problem_models import ChangeLinkInput, ProblemStatus
 
-            try:
-                await client.get_workflow_handle(change.problem).signal(
-                    "change_closed", ChangeClosed(change_id=change.id, outcome="canceled"), rpc_timeout=rpc_timeout)
+            try:  # an update, signed like the link: ITSM_AUTH drops unsigned signals
+                await ops.update(client, change.problem, "change_not_started",
+                                 ChangeLinkInput(actor=change.requested_by, change_id=change.id), ProblemStatus,
+                                 rpc_timeout)
             except Exception:  # noqa: BLE001 (the start's own error is the one to report)
                 pass
         raise

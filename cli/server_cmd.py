@@ -117,6 +117,7 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
     import logging
     import os
 
+    from activities.destinations import AllowList, WebhookAllowListError
     from cli.common import ValidationFailed, client
     from definitions import registry
     from definitions.org import Organisation
@@ -135,12 +136,14 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
         await run_worker(temporal, task_queue(), interceptors=interceptors)
 
     try:
-        keyring_from_env(registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation))  # fail before connecting
+        # Fail before connecting: the keyring (and the worker's own key) and the webhook allow-list.
+        keyring_from_env(registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation))
+        AllowList.from_env()
         configure_logging(log_format)
         interceptors = tracing_interceptors(otel)
         configure_runtime(metrics_port)
         asyncio.run(main())
-    except (AuthConfigError, TelemetryError) as err:
+    except (AuthConfigError, TelemetryError, WebhookAllowListError) as err:
         raise ValidationFailed(str(err)) from None
 
 

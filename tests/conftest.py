@@ -83,3 +83,32 @@ def db(tmp_path: Path) -> Database:
 @pytest.fixture
 def channel() -> RecordingChannel:
     return RecordingChannel()
+
+
+class LiveEnvironment:
+    """A real dev server, where the time-skipping test server falls short: it drops the
+    headers of signals that one run sends another, where ITSM_AUTH carries the worker's
+    credential. Its clock is the machine's."""
+
+    def __init__(self, server, client) -> None:
+        self.server, self.client = server, client
+
+    async def get_current_time(self):
+        from datetime import datetime, timezone
+
+        return datetime.now(timezone.utc)
+
+
+@pytest.fixture(scope="session")
+async def live(tmp_path_factory):
+    """One headless dev server for the session; tests keep apart by task queue and ids."""
+    from worker.server import DevServer, free_port, wait_until_ready
+
+    home = tmp_path_factory.mktemp("live")
+    server = DevServer(port=free_port(), db=home / "temporal.db", headless=True, http_port=free_port())
+    process = server.spawn(detach=False)
+    try:
+        client = await wait_until_ready(server.address, 60, process)
+        yield LiveEnvironment(server, client)
+    finally:
+        server.stop()

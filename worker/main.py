@@ -23,7 +23,7 @@ from activities.webhook import WebhookActivities
 from definitions import registry
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
-from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_interceptor
+from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
 from workflows.change import ChangeWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.incident_dedup import IncidentDedupWorkflow
@@ -99,7 +99,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[*activities_for(db, channel or channel_from_env(), fulfillment,
-                                    ProblemActivities(db, client, problem_policy or problem_policy_from_env())),
+                                    ProblemActivities(db, worker_client(client, keyring),
+                                                      problem_policy or problem_policy_from_env())),
                     StartVerifier(keyring).verify_start],
         interceptors=[*options.pop("interceptors", []), worker_interceptor(keyring)],
         activity_executor=ThreadPoolExecutor(max_workers=16),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -12,11 +14,21 @@ with workflow.unsafe.imports_passed_through():
     from workflows.change_models import ApproveInput, RejectInput
 
 
+class ApprovalContext(NamedTuple):
+    """What the owning workflow tells the updates: who may not approve (the requester and,
+    for a request item, its beneficiary) and why it is not awaiting approval, if so."""
+
+    organisation: Organisation
+    requester: str
+    beneficiary: str | None = None
+    not_awaiting: str | None = None
+
+
 class ApprovalUpdates:
     """Needs `self._approvals` (ApprovalState), `status()`, `until_settled()` and
-    `_approval_context()` → (organisation, requester, why-not-awaiting or None)."""
+    `_approval_context()` → ApprovalContext."""
 
-    def _approval_context(self) -> tuple[Organisation, str, str | None]:
+    def _approval_context(self) -> ApprovalContext:
         raise NotImplementedError
 
     @workflow.update
@@ -35,18 +47,21 @@ class ApprovalUpdates:
     def _validate_reject(self, decision: RejectInput) -> None:
         self._validate_decision(decision.actor)
 
-    def _validate_decision(self, actor: str) -> None:
-        org, requester, not_awaiting = self._approval_context()
-        if not_awaiting:
-            refuse(not_awaiting)
-        refusal = self._approvals.refusal(actor, org, requester)
+    def _validate_decision(self, actor: str, *, beneficiary_may_decide: bool = False) -> None:
+        context = self._approval_context()
+        if context.not_awaiting:
+            refuse(context.not_awaiting)
+        beneficiary = None if beneficiary_may_decide else context.beneficiary
+        refusal = self._approvals.refusal(actor, context.organisation, context.requester, beneficiary)
         if refusal:
             refuse(refusal)
 
     async def _decide(self, actor: str, decision: Decision, comment: str):
         # Validators may run back to back before either handler: check again, then record
-        # before the first await so the second one sees this decision.
-        self._validate_decision(actor)
+        # before the first await so the second one sees this decision. Who a request is for
+        # cannot change in between, so only the validator refuses the beneficiary: handlers
+        # also run on replay, and runs recorded before that rule hold such decisions.
+        self._validate_decision(actor, beneficiary_may_decide=True)
         self._approvals.record(actor, decision, workflow.now(), comment)
         await self.until_settled()
         return self.status()

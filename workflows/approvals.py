@@ -3,7 +3,11 @@ segregation of duties and timeouts. Change approvals use it; request items will 
 
 `ApprovalState` is plain pydantic state: validators call `refusal()` synchronously, the
 update handler calls `record()` before its first await, and `run_chain()` is the durable
-loop that waits on people and timers."""
+loop that waits on people and timers.
+
+Segregation of duties: neither the requester nor the beneficiary (whom a request is for;
+None when there is none, as for changes) may approve, and neither counts as an eligible
+approver when a level opens."""
 
 from __future__ import annotations
 
@@ -79,7 +83,7 @@ class ApprovalState(BaseModel):
     def deciders(self) -> set[str]:
         return {d.user for lvl in self.levels for d in lvl.decisions}
 
-    def refusal(self, actor: str, org: Organisation, requester: str) -> str | None:
+    def refusal(self, actor: str, org: Organisation, requester: str, beneficiary: str | None = None) -> str | None:
         """Why `actor` may not decide now, or None. Checked by update validators, so a
         refused call never reaches history."""
         if org.person(actor) is None:
@@ -89,6 +93,8 @@ class ApprovalState(BaseModel):
             return "no approval is pending"
         if actor == requester:
             return f"{actor} requested this and cannot approve it (segregation of duties)"
+        if actor == beneficiary:
+            return f"{actor} is who this is for and cannot approve it (segregation of duties)"
         if actor in self.deciders():
             return f"{actor} has already decided on this"
         if actor not in org.members(level.group):
@@ -108,11 +114,14 @@ class ApprovalState(BaseModel):
         level.status, level.decided_at = status, at
         self.outcome, self.reason = Decision.REJECTED, reason
 
-    def start_level(self, index: int, org: Organisation, requester: str, at: datetime) -> str | None:
+    def start_level(
+        self, index: int, org: Organisation, requester: str, at: datetime, beneficiary: str | None = None
+    ) -> str | None:
         """Open level `index`; returns why it can never complete, if so."""
         self.current = index
         level = self.levels[index]
-        eligible = [m for m in org.members(level.group) if m != requester and m not in self.deciders()]
+        excluded = {requester, beneficiary, *self.deciders()}
+        eligible = [m for m in org.members(level.group) if m not in excluded]
         level.required = {ApprovalRule.ANY: 1, ApprovalRule.ALL: len(eligible)}.get(level.rule, level.quorum or 1)
         level.status, level.started_at = LevelStatus.WAITING, at
         if len(eligible) < max(level.required, 1):
@@ -142,11 +151,13 @@ async def run_chain(
     requester: str,
     hooks: ApprovalHooks,
     on_level_start: Callable[[LevelState], Awaitable[None]] | None = None,
+    beneficiary: str | None = None,
 ) -> Decision | None:
     """Run every level in order until one rejects or times out; returns the outcome, or
-    None when the wait was interrupted (the owner decides what that means)."""
+    None when the wait was interrupted (the owner decides what that means). The owner
+    passes `beneficiary` only where its recorded runs allow the stricter count."""
     for index, level_def in enumerate(chain.levels):
-        if state.start_level(index, org, requester, hooks.now()):
+        if state.start_level(index, org, requester, hooks.now(), beneficiary):
             return Decision.REJECTED
         level = state.levels[index]
         await hooks.notify(

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from definitions.change import ChangeType, ConflictAction
     from definitions.windows import next_slot
-    from workflows.approval_updates import ApprovalUpdates
+    from workflows.approval_updates import ApprovalContext, ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
     from workflows.problem import tell_problem
@@ -232,10 +232,10 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         if self._change.organisation.person(actor) is None:
             _refuse(f"unknown user {actor!r}")
 
-    def _approval_context(self):
+    def _approval_context(self) -> ApprovalContext:
         state = self._status.state
         not_awaiting = None if state == ChangeState.AUTHORIZE else f"{self._change.id} is {state.value}, not awaiting approval"
-        return self._change.organisation, self._change.requested_by, not_awaiting
+        return ApprovalContext(self._change.organisation, self._change.requested_by, not_awaiting=not_awaiting)
 
     @workflow.update
     async def complete(self, completion: CompleteInput) -> ChangeStatus:

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import ActionInput, ActionResult
     from definitions.catalog import FulfillmentTask, TaskKind
     from workflows import sla
-    from workflows.approval_updates import ApprovalUpdates
+    from workflows.approval_updates import ApprovalContext, ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow
     from workflows.incident_models import Event, SlaClock
@@ -77,7 +77,11 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
     async def _run(self, item: ItemInput) -> ItemStatus:
         if self._approvals.levels:
             await self._enter(R.APPROVAL)
-            outcome = await run_chain(self._approvals, self._item.approval, self._org, item.requested_by, self)
+            # Items opened before segregation of duties covered the beneficiary replay with the
+            # old eligible count (a level of only the beneficiary kept waiting).
+            beneficiary = item.requested_for if workflow.patched("sod-beneficiary") else None
+            outcome = await run_chain(self._approvals, self._item.approval, self._org, item.requested_by, self,
+                                      beneficiary=beneficiary)
             if outcome != Decision.APPROVED and self._cancel is None:
                 self._s.reason = self._approvals.reason
                 await self._enter(R.REJECTED)
@@ -240,7 +244,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
         if self._cancel is None and self._s.state in (R.REQUESTED, R.APPROVAL, R.FULFILLING, R.FULFILLED):
             self._cancel = reason or "canceled"
 
-    def _approval_context(self):
+    def _approval_context(self) -> ApprovalContext:
         state = self._s.state
         not_awaiting = None if state == R.APPROVAL else f"{self._s.id} is {state.value}, not awaiting approval"
-        return self._org, self._in.requested_by, not_awaiting
+        return ApprovalContext(self._org, self._in.requested_by, self._in.requested_for, not_awaiting)

@@ -91,6 +91,24 @@ class ProblemUpdates:
             refuse(f"{req.change_id} is already linked to {self._s.id}")
 
     @workflow.update
+    async def change_not_started(self, req: ChangeLinkInput) -> ProblemStatus:
+        """The change linked by `link_change` did not start (its start was refused): the
+        link records it as canceled, as a change that closed so would report itself."""
+        self._validate_change_not_started(req)
+        link = next(c for c in self._s.changes if c.id == req.change_id)
+        link.outcome = "canceled"
+        self._event(req.actor, "change not started", req.change_id)
+        return await self._settle()
+
+    @change_not_started.validator
+    def _validate_change_not_started(self, req: ChangeLinkInput) -> None:
+        link = next((c for c in self._s.changes if c.id == req.change_id), None)
+        if link is None or link.outcome is not None:
+            refuse(f"{req.change_id} is not a change waiting to start for {self._s.id}")
+        if req.actor != link.linked_by:
+            refuse(f"only {link.linked_by}, who raised {req.change_id}, may report that it did not start")
+
+    @workflow.update
     async def resolve(self, req: ResolveInput) -> ProblemStatus:
         self._validate_resolve(req)
         self._resolve(req.actor, req.notes)

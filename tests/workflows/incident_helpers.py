@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -94,7 +95,8 @@ async def incidents(env, task_queue):
 @contextmanager
 def webhook_receiver(status: int = 204):
     """A real local HTTP server answering every POST with `status`; yields its URL and the
-    (Idempotency-Key, JSON body) of each request received."""
+    (Idempotency-Key, JSON body) of each request received. While it runs, ITSM_WEBHOOK_ALLOW
+    lists exactly its 127.0.0.1:port, so a worker built inside the block may post to it."""
     received: list[tuple[str, dict]] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -109,7 +111,13 @@ def webhook_receiver(status: int = 204):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    listed = os.environ.get("ITSM_WEBHOOK_ALLOW")
+    os.environ["ITSM_WEBHOOK_ALLOW"] = f"127.0.0.1:{server.server_address[1]}"
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/page", received
     finally:
+        if listed is None:
+            del os.environ["ITSM_WEBHOOK_ALLOW"]
+        else:
+            os.environ["ITSM_WEBHOOK_ALLOW"] = listed
         server.shutdown()

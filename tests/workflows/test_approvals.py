@@ -16,11 +16,12 @@ MANAGER = ApprovalLevel(name="change-manager", group="change-managers", timeout=
                         on_timeout=TimeoutAction.ESCALATE, escalate_to="cab", max_escalations=2)
 CAB = ApprovalLevel(name="cab", group="cab", rule=ApprovalRule.QUORUM, quorum=2, timeout=timedelta(hours=1))
 CHAIN = ApprovalChain(levels=[MANAGER, CAB])
+DB_ADMINS = ApprovalChain(levels=[ApprovalLevel(name="db-admins", group="db-admins")])  # grace alone
 
 
-def started(chain=CHAIN, requester="alice") -> ApprovalState:
+def started(chain=CHAIN, requester="alice", beneficiary=None) -> ApprovalState:
     state = ApprovalState.from_chain(chain)
-    assert state.start_level(0, ORGANISATION, requester, T0) is None
+    assert state.start_level(0, ORGANISATION, requester, T0, beneficiary) is None
     return state
 
 
@@ -32,15 +33,19 @@ def test_from_chain_lists_pending_levels_and_none_means_no_approval():
     assert ApprovalState.from_chain(None) == ApprovalState()
 
 
-@pytest.mark.parametrize(("rule", "quorum", "requester", "required"), [
-    (ApprovalRule.ANY, None, "alice", 1),
-    (ApprovalRule.QUORUM, 2, "alice", 2),
-    (ApprovalRule.ALL, None, "alice", 3),
-    (ApprovalRule.ALL, None, "dave", 2),
+@pytest.mark.parametrize(("rule", "quorum", "requester", "beneficiary", "required"), [
+    (ApprovalRule.ANY, None, "alice", None, 1),
+    (ApprovalRule.QUORUM, 2, "alice", None, 2),
+    (ApprovalRule.ALL, None, "alice", None, 3),
+    (ApprovalRule.ALL, None, "dave", None, 2),
+    (ApprovalRule.ALL, None, "alice", "dave", 2),
+    (ApprovalRule.ALL, None, "bob", "dave", 1),
+    (ApprovalRule.ALL, None, "dave", "dave", 2),
 ])
-def test_start_level_sets_required_approvals_from_rule_and_eligible_members(rule, quorum, requester, required):
+def test_start_level_sets_required_approvals_from_rule_and_eligible_members(rule, quorum, requester, beneficiary,
+                                                                             required):
     chain = ApprovalChain(levels=[ApprovalLevel(name="cab", group="cab", rule=rule, quorum=quorum)])
-    state = started(chain, requester)
+    state = started(chain, requester, beneficiary)
     level = state.current_level()
     assert (level.status, level.started_at, level.required, state.current) == ("waiting", T0, required, 0)
 
@@ -63,6 +68,25 @@ def test_level_that_cannot_reach_its_quorum_rejects_at_once():
 ])
 def test_refusal_at_the_first_level(actor, requester, refusal):
     assert started(requester=requester).refusal(actor, ORGANISATION, requester) == refusal
+
+
+@pytest.mark.parametrize(("actor", "requester", "beneficiary", "refusal"), [
+    ("bob", "alice", "bob", "bob is who this is for and cannot approve it (segregation of duties)"),
+    ("bob", "bob", "bob", "bob requested this and cannot approve it (segregation of duties)"),
+    ("carol", "alice", "bob", None),
+    ("bob", "alice", None, None),
+])
+def test_refusal_of_whom_it_is_for(actor, requester, beneficiary, refusal):
+    state = started(requester=requester, beneficiary=beneficiary)
+    assert state.refusal(actor, ORGANISATION, requester, beneficiary) == refusal
+
+
+def test_level_whose_only_member_is_the_beneficiary_cannot_complete():
+    state = ApprovalState.from_chain(DB_ADMINS)
+    reason = state.start_level(0, ORGANISATION, "alice", T0, beneficiary="grace")
+    assert reason == "level 1 'db-admins' cannot complete: 0 eligible approver(s) in 'db-admins', 1 needed"
+    assert (state.outcome, state.reason, state.levels[0].status) == ("rejected", reason, "rejected")
+    assert started(DB_ADMINS).current_level().required == 1  # without a beneficiary grace may approve
 
 
 def test_refusal_when_nothing_is_pending():
@@ -157,6 +181,13 @@ async def test_run_chain_approves_level_by_level():
     cab = state.levels[1]
     assert (cab.started_at, cab.decided_at) == (T0 + timedelta(minutes=10), T0 + timedelta(minutes=30))
     assert [step for _, step, _ in hooks.sent] == ["approval.1.requested", "approval.2.requested"]
+
+
+async def test_run_chain_rejects_at_once_when_only_the_beneficiary_could_approve():
+    state, hooks = ApprovalState.from_chain(DB_ADMINS), FakeHooks()
+    assert await run_chain(state, DB_ADMINS, ORGANISATION, "alice", hooks, beneficiary="grace") == Decision.REJECTED
+    assert (hooks.sent, state.levels[0].decided_at) == ([], T0)
+    assert state.reason == "level 1 'db-admins' cannot complete: 0 eligible approver(s) in 'db-admins', 1 needed"
 
 
 async def test_run_chain_returns_none_when_interrupted():

@@ -16,6 +16,7 @@ from cli.request_submit import build_request
 from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, RejectInput
+from tests.workflows.helpers import accepted_updates, refusal
 from workflows.request_models import CancelRequestInput, ItemPlan, TaskActionInput
 
 
@@ -29,9 +30,9 @@ class Requests:
     def __init__(self, env, task_queue):
         self.env, self.task_queue, self.ids = env, task_queue, []
 
-    async def submit(self, item: str, requested_by: str = "alice", **variables):
+    async def submit(self, item: str, requested_by: str = "alice", requested_for: str | None = None, **variables):
         request = build_request(item_name=item, raw={k: str(v) for k, v in variables.items()},
-                                requested_by=requested_by)
+                                requested_by=requested_by, requested_for=requested_for)
         return await self.start(request)
 
     async def start(self, request):
@@ -172,6 +173,31 @@ async def test_db_access_approval_depends_on_role(env, task_queue, db, channel, 
         await requests.do_task(task_id, "grace")
         await env.client.get_workflow_handle(request.id).result()
         assert (await requests.item(item_id)).state.value == "fulfilled"
+
+
+async def test_db_write_for_the_only_db_admin_cannot_be_approved_by_her(env, task_queue, db, channel, requests):
+    """Segregation of duties covers who a request is for: grace, the only db-admin, may not
+    approve write access for herself, so the level can never complete and rejects at once."""
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("db-access", requested_for="grace", database="db-prod-1", role="write")
+        item_id = request.items[0].id
+        item = await requests.until(item_id, "rejected")
+        final = await requests.until(request.id, "rejected")
+    assert item.reason == "level 1 'db-admins' cannot complete: 0 eligible approver(s) in 'db-admins', 1 needed"
+    assert item.events[-1].time - item.events[0].time < timedelta(seconds=1)
+    assert "approval.1.requested" not in channel.keys() and final.items[0].state.value == "rejected"
+    assert records(db) == []
+
+
+async def test_vpn_for_a_network_member_needs_the_other_one(env, task_queue, db, channel, requests):
+    async with worker(env, task_queue, db, channel):
+        request = await requests.submit("vpn-access", requested_for="dave", duration=2, reason="travel")
+        item_id = request.items[0].id
+        decision = request_ops.decide(env.client, item_id, "approve", ApproveInput(actor="dave"))
+        assert await refusal(decision) == "dave is who this is for and cannot approve it (segregation of duties)"
+        item = await request_ops.decide(env.client, item_id, "approve", ApproveInput(actor="frank"))
+        assert await accepted_updates(env, item_id) == [("approve", "frank")]
+    assert item.state.value == "fulfilled" and [d.user for d in item.approvals[0].decisions] == ["frank"]
 
 
 async def test_onboarding_dag_order_and_parallelism(env, task_queue, db, channel, requests):
