@@ -10,11 +10,13 @@ from datetime import datetime, timezone
 from jinja2 import PackageLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.channels import Channel, Message
 from activities.db import Database, utc_text
 from activities.metrics import count
 from activities.models import NotifyInput, NotifyResult
+from definitions.text import one_line
 
 TEMPLATES = SandboxedEnvironment(
     loader=PackageLoader("activities", "templates"),
@@ -28,15 +30,40 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@itsmflow>"
 
 
+MAX_SUBJECT = 250
+
+
+def subject_line(text: object) -> str:
+    """A subject that any mail header takes: one line, control characters removed, bounded."""
+    return one_line(text, MAX_SUBJECT) or "itsmflow notification"
+
+
 def render(template: str, context: dict) -> tuple[str, str, str]:
     """Returns (subject, text, html) for `<folder>/<name>` (`<name>.txt.j2` holds blocks
     `subject` and `body`; the HTML alternative wraps the same body, autoescaped)."""
     text_template = TEMPLATES.get_template(f"{template}.txt.j2")
     ctx = text_template.new_context(context)
-    subject = "".join(text_template.blocks["subject"](ctx)).strip()
+    subject = subject_line("".join(text_template.blocks["subject"](ctx)))
     body = "".join(text_template.blocks["body"](ctx)).strip() + "\n"
     html = TEMPLATES.get_template("layout.html.j2").render(subject=subject, body=body)
     return subject, body, html
+
+
+def fallback(request: NotifyInput, reason: str) -> tuple[str, str, str]:
+    """A message that always goes out: a page is never lost to a template or a header."""
+    run_id, _, step = request.key.partition(":")
+    subject = subject_line(f"[itsm] {run_id}: {request.template.rsplit('/', 1)[-1].replace('_', ' ')}")
+    text = (f"{run_id} needs your attention ({step}).\n\nThis message could not be formatted as usual "
+            f"({one_line(reason, 300)}); `itsm runs show {run_id}` has the details.\n")
+    return subject, text, ""
+
+
+def safe_render(request: NotifyInput) -> tuple[str, str, str]:
+    try:
+        return render(request.template, request.context)
+    except Exception as err:  # noqa: BLE001 (any template error: send the fallback, never retry)
+        activity.logger.warning("notification %s could not be rendered: %s", request.key, err)
+        return fallback(request, f"{type(err).__name__}: {err}")
 
 
 class NotifyActivities:
@@ -52,13 +79,21 @@ class NotifyActivities:
                 count("notifications_duplicate", "notifications not sent again (already in the ledger)",
                       channel=self.channel.name)
                 return NotifyResult(key=request.key, channel=self.channel.name, message_id=mid, duplicate=True)
-        subject, text, html = render(request.template, request.context)
+        subject, text, html = safe_render(request)
         recipients = [r.email for r in request.recipients]
         if recipients:
-            self.channel.send(
-                Message(key=request.key, message_id=mid, to=recipients, subject=subject, text=text, html=html,
-                        headers={"X-Itsm-Key": request.key})
-            )
+            message = Message(key=request.key, message_id=mid, to=recipients, subject=subject, text=text, html=html,
+                              headers={"X-Itsm-Key": one_line(request.key, 500)})
+            try:
+                self.channel.send(message)
+            except ValueError as err:  # a header the mail library refuses: the safe form goes out instead
+                subject, text, html = fallback(request, f"{type(err).__name__}: {err}")
+                try:
+                    self.channel.send(Message(key=request.key, message_id=mid, to=recipients, subject=subject,
+                                              text=text, html=html, headers={}))
+                except ValueError as again:
+                    raise ApplicationError(f"notification {request.key} cannot be sent: {again}",
+                                           type="NotificationRejected", non_retryable=True) from None
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO notification_ledger (idempotency_key, message_id, channel, recipients, subject, sent_at) "

@@ -40,7 +40,15 @@ async def export_rows(client, run_id: str | None = None, since: datetime | None 
         async def one(execution) -> list[dict]:
             async with limit:
                 history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-                return [{**row, "run": execution.id} for row in await audit_rows(client, history)]
+                try:
+                    return [{**row, "run": execution.id} for row in await audit_rows(client, history)]
+                except Exception as err:  # noqa: BLE001 (skip a run this key cannot read, and say so)
+                    from cli.common import _first_line
+
+                    started = max(execution.start_time, since) if since else execution.start_time
+                    return [{"time": started, "actor": "system", "action": "undecodable",
+                             "details": f"cannot decode this run: {_first_line(err)}", "run": execution.id,
+                             "policy": ""}]
 
         rows = [row for chunk in await asyncio.gather(*(one(e) for e in executions)) for row in chunk]
     rows = [r for r in rows if (since is None or r["time"] >= since) and (until is None or r["time"] < until)]

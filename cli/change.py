@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from cli.common import (
-    ValidationFailed, actor_option, require_worker, emit_json, json_option, parse_time, run, run_update,
+    ValidationFailed, actor_option, require_worker, emit_json, idempotency_option, json_option, parse_time, run, run_update,
     short_time, show_status, timeout_seconds, to_json_model,
 )
 
@@ -30,9 +30,11 @@ def change_group() -> None:
 @click.option("--problem", help="The problem this change fixes (PRB-...): a successful close resolves it.")
 @click.option("--policy", envvar="ITSM_CHANGE_POLICY", default="acme-change", show_default=True,
               help="Change policy name (or ITSM_CHANGE_POLICY).")
+@idempotency_option
 @actor_option
 @json_option
-def submit_cmd(title, cis, change_type, template, start, end, outage, description, problem, policy, actor, as_json):
+def submit_cmd(title, cis, change_type, template, start, end, outage, description, problem, policy, idempotency_key,
+               actor, as_json):
     """Submit a change; prints its id once it waits for approval (or is scheduled)."""
     from cli.change_submit import SubmitError, build_change
     from cli.ids import new_id
@@ -58,7 +60,8 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
 
         await require_worker(client, task_queue())
         rpc_timeout = timedelta(seconds=timeout_seconds())
-        return await change_ops.submit(client, change, task_queue(), rpc_timeout=rpc_timeout)
+        return await change_ops.submit(client, change, task_queue(), rpc_timeout=rpc_timeout,
+                                       idempotency_key=idempotency_key)
 
     status = run(work, subject=problem)
     if as_json:

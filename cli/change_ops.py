@@ -10,26 +10,32 @@ from cli import ops
 from workflows.change_models import ChangeInput, ChangeStatus
 
 
-async def submit(client: Client, change: ChangeInput, task_queue: str, rpc_timeout: timedelta | None = None) -> ChangeStatus:
+async def submit(client: Client, change: ChangeInput, task_queue: str, rpc_timeout: timedelta | None = None,
+                 idempotency_key: str | None = None) -> ChangeStatus:
     """Start the change and return once it waits for approval (or is scheduled). A change
     raised for a problem is linked to it first (see `submit_for_problem`)."""
     if change.problem:
-        return await submit_for_problem(client, change, task_queue, rpc_timeout)
+        return await submit_for_problem(client, change, task_queue, rpc_timeout, idempotency_key)
     return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
-                                 attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout)
+                                 attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
+                                 idempotency_key=idempotency_key)
 
 
 async def submit_for_problem(client: Client, change: ChangeInput, task_queue: str,
-                             rpc_timeout: timedelta | None = None) -> ChangeStatus:
+                             rpc_timeout: timedelta | None = None, idempotency_key: str | None = None) -> ChangeStatus:
     """Link the change to its problem, then start it under exactly the linked id. The
     problem's validator decides first (who may raise a change for it, in which state), so a
     refusal starts nothing; a start that fails after the link tells the problem (its
     `change_not_started` update), so no link dangles."""
+    if idempotency_key:  # the keyed id is the one to link
+        change, existing = await ops.keyed(client, change, "CHG", idempotency_key, ChangeStatus, rpc_timeout)
+        if existing is not None:
+            return existing
     await link_problem(client, change, rpc_timeout)
     try:
         return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
                                      attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
-                                     fresh_ids=False)
+                                     fresh_ids=False, idempotency_key=idempotency_key)
     except Exception as err:
         # Only a start that certainly did not happen is "canceled": the id was taken, or the run
         # failed before its first step. After a timeout the change may be running: ask the server.

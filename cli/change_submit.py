@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from definitions import registry
 from definitions.change import ChangePolicy, ChangeType, WindowViolation
 from definitions.org import Organisation
+from definitions.text import title_problem
 from definitions.windows import blackout_hit, next_slot, window_for
 from workflows.change_models import ChangeInput
 
@@ -38,8 +39,8 @@ def build_change(
 ) -> ChangeInput:
     policy = policy or registry.get(registry.DEFAULT_CHANGE_POLICY, ChangePolicy)
     org = registry.get(policy.organisation, Organisation)
-    if not title.strip():
-        raise SubmitError("--title must not be empty")
+    if title_problem(title):
+        raise SubmitError(title_problem(title))
     if org.person(requested_by) is None:
         raise SubmitError(f"unknown user {requested_by!r} (set --as or ITSM_USER)")
     if not cis:

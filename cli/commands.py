@@ -29,7 +29,8 @@ def actor_command(group: click.Group, name: str, update: str, help_text: str, *p
     ]))
 
 
-def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str, start: str):
+def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str, start: str,
+                  idempotency_key: str | None = None):
     """`open`/`submit`: validate with `build()` (a refusal or an unknown definition exits 2,
     nothing started), require a polling worker, start and return the settled result."""
     from cli.common import ValidationFailed, require_worker, run, timeout_seconds
@@ -48,7 +49,8 @@ def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str,
 
         await require_worker(client, task_queue())
         starter = getattr(importlib.import_module(ops_module), start)
-        return await starter(client, arg, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()))
+        return await starter(client, arg, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()),
+                             idempotency_key=idempotency_key)
 
     return run(work)
 
@@ -56,9 +58,14 @@ def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str,
 def timeline_card(status, rows: list[tuple[str, str]]) -> str:
     """`show` of a process with an events timeline: title line, rows, timeline, notices."""
     from cli.common import short_time
+    from workflows.incident_models import TIMELINE_HEAD
 
     lines = [f"{status.id}  {status.title}", *(f"  {k:<11}{v}" for k, v in rows), "  timeline"]
-    lines += [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
+    timeline = [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
+    omitted = getattr(status, "events_omitted", 0)
+    if omitted:  # the run keeps head and tail; `itsm runs history` has every step
+        timeline.insert(TIMELINE_HEAD, f"    … {omitted} more event(s): itsm runs history {status.id}")
+    lines += timeline
     lines += [f"  notice     {n}" for n in status.notices]
     return "\n".join(lines)
 

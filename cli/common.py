@@ -81,9 +81,9 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from cli.ops import StartRefused
+    from cli.ops import InputRefused, StartRefused
 
-    if isinstance(err, StartRefused):
+    if isinstance(err, (StartRefused, InputRefused)):
         return ValidationFailed(str(err))
     no_worker = f"no worker answered in {timeout_seconds():.0f}s; is `itsm worker` running?"
     if isinstance(err, WorkflowUpdateFailedError):
@@ -121,6 +121,11 @@ def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) 
         except click.ClickException:
             raise
         except Exception as err:
+            from cli.ops import StartedWaiting
+
+            if isinstance(err, StartedWaiting):  # its id on stdout: the run exists, do not start it again
+                click.echo(err.run_id)
+                raise EnvironmentTrouble(str(err)) from None
             translated = translate(err, subject)
             if translated is None:
                 raise
@@ -164,6 +169,9 @@ actor_option = click.option(
     help="Acting user (or ITSM_USER).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+idempotency_option = click.option(
+    "--idempotency-key", metavar="KEY",
+    help="Start once: repeating the command with the same KEY (within a day) returns the same run.")
 
 
 def to_json_model(model) -> Any:
@@ -193,6 +201,11 @@ def exit_now(code: int) -> None:
 
 def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) -> None:
     """Send a validated update; print `ID new-state` (or the JSON status)."""
+    from worker.bounds import update_refusal
+
+    refusal = update_refusal([arg])  # before connecting: nothing is sent
+    if refusal:
+        raise ValidationFailed(refusal)
 
     async def work(temporal):
         from datetime import timedelta

@@ -15,13 +15,14 @@ def definitions_group() -> None:
 @definitions_group.command("list")
 @json_option
 def list_cmd(as_json):
-    """Every known definition with its kind and version."""
+    """Every known definition with its kind and version (a broken file is named on stderr)."""
+    from cli.main import one_line
     from definitions import registry
 
-    try:
-        found = registry.all_definitions()
-    except registry.DefinitionError as err:
-        raise ValidationFailed(str(err)) from None
+    loaded = registry.load()
+    for problem in loaded.problems:  # the readable ones are still listed (the worker refuses to start)
+        click.echo(f"itsm: skipped: {one_line(problem)}", err=True)
+    found = loaded.definitions
     rows = [{"name": d.name, "kind": d.kind, "version": d.version, "description": d.description}
             for d in found.values()]
     if as_json:

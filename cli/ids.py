@@ -22,3 +22,13 @@ def new_id(prefix: str, now: datetime | None = None) -> str:
 
 def process_of(business_id: str) -> str | None:
     return PROCESSES.get(business_id.split("-", 1)[0])
+
+
+def keyed_id(prefix: str, key: str, day: datetime) -> str:
+    """The id a start with idempotency key `key` takes on `day` (UTC): the same key gives the same id."""
+    import hashlib
+
+    assert prefix in PREFIXES
+    number = int.from_bytes(hashlib.sha256(f"{prefix}:{key}".encode()).digest()[:8], "big")
+    suffix = "".join(_ALPHABET[(number // 36 ** i) % 36] for i in range(4))
+    return f"{prefix}-{day.astimezone(timezone.utc):%Y%m%d}-{suffix}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.commands import actor_command, start_command, timeline_card
-from cli.common import actor_option, emit_json, json_option, short_time, show_status, to_json_model
+from cli.common import (
+    ValidationFailed, actor_option, emit_json, idempotency_option, json_option, short_time, show_status, to_json_model,
+)
 
 level = click.IntRange(1, 3)
 
@@ -24,16 +26,20 @@ def incident_group() -> None:
 @click.option("--dedup-key", help="Attach to the open incident with this key instead of opening another.")
 @click.option("--description", default="")
 @click.option("--policy", envvar="ITSM_INCIDENT_POLICY", default="acme-incident", show_default=True)
+@idempotency_option
 @actor_option
 @json_option
-def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, actor, as_json):
+def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, idempotency_key, actor, as_json):
     """Open an incident; prints its id (or the existing one for a dedup hit)."""
     from cli.incident_submit import SubmitError, build_incident
 
+    if dedup_key and idempotency_key:
+        raise ValidationFailed("--dedup-key already makes a repeated open return the same incident: "
+                               "drop --idempotency-key")
     status, attached = start_command(
         lambda: build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group, dedup_key=dedup_key,
                                description=description, opened_by=actor, policy_name=policy),
-        (SubmitError,), "cli.incident_ops", "open_incident")
+        (SubmitError,), "cli.incident_ops", "open_incident", idempotency_key)
     if as_json:
         emit_json({**to_json_model(status), "attached": attached})
     else:
@@ -100,6 +106,7 @@ def format_incident(status) -> str:
                                           f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
     if status.dedup_key:
         rows.append(("dedup", f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
+        rows += [("  event", f"{short_time(e.seen_at)} {e.title}") for e in status.recent_events]
     if status.problem:
         rows.append(("problem", status.problem))
     rows += [("workaround", f"{k.workaround} (known error {k.problem_id}: {k.title})") for k in status.known_errors]

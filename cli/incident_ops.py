@@ -14,9 +14,11 @@ from workflows.search_attributes import incident_attributes
 
 
 async def open_incident(client: Client, incident: IncidentInput, task_queue: str,
-                        rpc_timeout: timedelta | None = None) -> tuple[IncidentStatus, bool]:
+                        rpc_timeout: timedelta | None = None,
+                        idempotency_key: str | None = None) -> tuple[IncidentStatus, bool]:
     """Open (or, with a dedup key held by an open incident, attach to) an incident.
-    Returns the settled status and whether the event was attached to an existing one."""
+    Returns the settled status and whether the event was attached to an existing one. A dedup
+    key makes its own idempotency: `idempotency_key` applies to incidents without one."""
     if incident.dedup_key:
         router = router_id(incident.dedup_key)
         incident = incident.model_copy(update={"dedup_router": router})
@@ -31,7 +33,8 @@ async def open_incident(client: Client, incident: IncidentInput, task_queue: str
         status = await ops.update(client, result.id, "settle", None, IncidentStatus, rpc_timeout)
         return status, result.attached
     status = await ops.start_fresh(client, "IncidentWorkflow", incident, "INC", task_queue=task_queue,
-                                   attributes=incident_attributes, result_type=IncidentStatus, rpc_timeout=rpc_timeout)
+                                   attributes=incident_attributes, result_type=IncidentStatus, rpc_timeout=rpc_timeout,
+                                   idempotency_key=idempotency_key)
     return status, False
 
 

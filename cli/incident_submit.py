@@ -6,6 +6,7 @@ from cli.ids import new_id
 from definitions import registry
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
+from definitions.text import title_problem
 from workflows.incident_models import IncidentInput
 
 
@@ -14,8 +15,9 @@ class SubmitError(ValueError):
 
 
 def check_title_and_user(org: Organisation, title: str, user: str) -> None:
-    if not title.strip():
-        raise SubmitError("--title must not be empty")
+    problem = title_problem(title)
+    if problem:
+        raise SubmitError(problem)
     if org.person(user) is None:
         raise SubmitError(f"unknown user {user!r} (set --as or ITSM_USER)")
 

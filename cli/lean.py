@@ -121,6 +121,10 @@ def format_run(info: dict, as_json: bool) -> str:
     for p in info["pending_activities"]:
         failure = f" (last failure: {p['last_failure']})" if p["last_failure"] else ""
         lines.append(f"  pending        {p['activity']} attempt {p['attempt']}{failure}")
+    task = info.get("workflow_task")
+    if task:  # the run cannot move on until its code or its worker is fixed
+        failure = f" (last failure: {task['last_failure']})" if task["last_failure"] else ""
+        lines.append(f"  FAILING        workflow task attempt {task['attempt']}{failure}")
     return "\n".join(lines)
 
 
@@ -131,6 +135,8 @@ def _record(run_id: str, body: dict) -> dict:
     memo = {k: _payload(v) for k, v in info.get("memo", {}).get("fields", {}).items()}
     if any("encodedAttributes" in p.get("lastFailure", {}) for p in body.get("pendingActivities", [])):
         raise ValueError("an encrypted failure: the full path decodes it")
+    if int((body.get("pendingWorkflowTask") or {}).get("attempt", 1)) > 1:
+        raise ValueError("a failing workflow task: the full path reads its failure from history")
     pending = [{
         "activity": p["activityType"]["name"], "attempt": int(p.get("attempt", 1)),
         "state": _enum(p.get("state"), "PENDING_ACTIVITY_STATE_"),
@@ -142,7 +148,7 @@ def _record(run_id: str, body: dict) -> dict:
         "status": info["status"].removeprefix("WORKFLOW_EXECUTION_STATUS_").lower(),
         "workflow_type": info["type"]["name"], "task_queue": body["executionConfig"]["taskQueue"]["name"],
         "started": _time(info.get("startTime")), "closed": _time(info.get("closeTime")),
-        "history_length": int(info.get("historyLength", 0)), "pending_activities": pending,
+        "history_length": int(info.get("historyLength", 0)), "pending_activities": pending, "workflow_task": None,
         "search_attributes": {k: (_time(v) if SEARCH_ATTRIBUTES.get(k) == "Datetime" else v) for k, v in attrs.items()},
     }
 

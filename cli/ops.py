@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -33,6 +35,14 @@ async def start_and_settle(
         )
     except WorkflowUpdateFailedError:
         raise StartRefused(await _failure(client, id)) from None
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError) as timeout:
+        # No worker took it up in time (one that just died is still listed for minutes): if the
+        # run exists it is started, and must not be started again.
+        try:
+            await client.get_workflow_handle(id).describe(rpc_timeout=rpc_timeout)
+        except Exception:  # noqa: BLE001 (not there, or the server cannot tell: the timeout stands)
+            raise timeout from None
+        raise StartedWaiting(id) from None
     except (WorkflowAlreadyStartedError, RPCError) as err:
         # The start's own future holds the same error: retrieve it, or asyncio prints it at exit.
         try:
@@ -49,6 +59,14 @@ class StartRefused(Exception):
     """The run ended before its first step, e.g. ITSM_AUTH could not verify the requester."""
 
 
+class StartedWaiting(Exception):
+    """The run exists, but no worker has taken it up yet: it is not to be started again."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"{run_id} started, waiting for a worker (is `itsm worker` running?)")
+        self.run_id = run_id
+
+
 async def _failure(client: Client, run_id: str) -> str:
     async for event in client.get_workflow_handle(run_id).fetch_history_events():
         if event.HasField("workflow_execution_failed_event_attributes"):
@@ -59,22 +77,67 @@ async def _failure(client: Client, run_id: str) -> str:
 
 
 async def start_fresh(client: Client, workflow: str, arg: Any, prefix: str, *, task_queue: str, attributes,
-                      result_type: type, rpc_timeout: timedelta | None = None, fresh_ids: bool = True):
+                      result_type: type, rpc_timeout: timedelta | None = None, fresh_ids: bool = True,
+                      idempotency_key: str | None = None):
     """start_and_settle under `arg.id`, or (with `fresh_ids`) a fresh `prefix` id while that
     one is taken; `attributes(arg)` gives the start-time search attributes, the memo holds
-    the title."""
+    the title. With `idempotency_key`, a repeated start returns the run the first one made."""
     from cli.ids import new_id
 
+    memo = {"title": arg.title}
+    if idempotency_key:
+        arg, existing = await keyed(client, arg, prefix, idempotency_key, result_type, rpc_timeout)
+        if existing is not None:
+            return existing
+        memo["idempotency_key"], fresh_ids = idempotency_key, False
     first = [arg.id]
 
     async def start(run_id: str):
         attempt = arg.model_copy(update={"id": run_id})
         return await start_and_settle(
             client, workflow, attempt, id=run_id, task_queue=task_queue, attributes=attributes(attempt),
-            memo={"title": arg.title}, result_type=result_type, rpc_timeout=rpc_timeout,
+            memo=memo, result_type=result_type, rpc_timeout=rpc_timeout,
         )
 
-    return await retry_ids(start, lambda: first.pop() if first else new_id(prefix), attempts=5 if fresh_ids else 1)
+    try:
+        return await retry_ids(start, lambda: first.pop() if first else new_id(prefix),
+                               attempts=5 if fresh_ids else 1)
+    except RuntimeError:
+        if not idempotency_key:
+            raise
+        # The same key, started by someone else a moment ago: that run is the answer.
+        arg, existing = await keyed(client, arg, prefix, idempotency_key, result_type, rpc_timeout)
+        if existing is None:
+            raise
+        return existing
+
+
+async def keyed(client: Client, arg: Any, prefix: str, key: str, result_type: type,
+                rpc_timeout: timedelta | None = None) -> tuple[Any, Any]:
+    """`arg` under the id `key` gives today, and the status of the run a start with this key
+    already made (today or yesterday, UTC), if one did."""
+    from datetime import datetime, timezone
+
+    from cli.ids import keyed_id
+
+    if not key.strip() or len(key) > 200:
+        raise InputRefused("--idempotency-key must be 1-200 characters")
+    today = datetime.now(timezone.utc)
+    for day in (today, today - timedelta(days=1)):
+        run_id = keyed_id(prefix, key, day)
+        try:
+            description = await client.get_workflow_handle(run_id).describe(rpc_timeout=rpc_timeout)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        if (await description.memo()).get("idempotency_key") != key:
+            raise StartRefused(f"idempotency key {key!r} gives {run_id}, which another start took; choose another key")
+        try:
+            return arg, await status(client, run_id, result_type, rpc_timeout)
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError, RPCError):
+            raise StartedWaiting(run_id) from None
+    return arg.model_copy(update={"id": keyed_id(prefix, key, today)}), None
 
 
 async def retry_ids(start, make_id, attempts: int = 5):
@@ -87,8 +150,36 @@ async def retry_ids(start, make_id, attempts: int = 5):
     raise RuntimeError("could not allocate a unique id")
 
 
+async def encrypted(client: Client, run_id: str, rpc_timeout: timedelta | None = None) -> bool:
+    """Whether the run's payloads are encrypted (its memo is): a client without the key must not
+    write into it in clear, nor could it read the answer."""
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+
+    from worker.codec import ENCODING
+
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace)
+    request.execution.workflow_id = run_id
+    try:  # the raw call: nothing decoded, one round trip
+        description = await client.workflow_service.describe_workflow_execution(request, timeout=rpc_timeout)
+    except RPCError:
+        return False  # unknown or unreachable: the update itself reports it
+    fields = description.workflow_execution_info.memo.fields
+    return any(payload.metadata.get("encoding") == ENCODING for payload in fields.values())
+
+
+class InputRefused(ValueError):
+    """An argument too large to send (a note over 32 KB): nothing was sent."""
+
+
 async def update(client: Client, run_id: str, name: str, arg: Any, result_type: type,
                  rpc_timeout: timedelta | None = None):
+    from worker.bounds import update_refusal
+
+    refusal = update_refusal([arg]) if arg is not None else None
+    if refusal:
+        raise InputRefused(refusal)
+    if client.data_converter.payload_codec is None and await encrypted(client, run_id, rpc_timeout):
+        raise InputRefused(f"{run_id} is encrypted: set ITSM_ENCRYPTION_KEY to write to it (nothing was sent)")
     handle = client.get_workflow_handle(run_id)
     args = [] if arg is None else [arg]
     return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)

@@ -8,7 +8,7 @@ import functools
 import click
 
 from cli.commands import actor_command, list_command, show_command, start_command, timeline_card
-from cli.common import actor_option, emit_json, json_option, short_time, to_json_model
+from cli.common import actor_option, emit_json, idempotency_option, json_option, short_time, to_json_model
 
 
 @click.group("problem")
@@ -22,15 +22,16 @@ def problem_group() -> None:
 @click.option("--incident", "incidents", multiple=True, help="Link this incident (repeatable).")
 @click.option("--description", default="")
 @click.option("--policy", envvar="ITSM_PROBLEM_POLICY", default="acme-problem", show_default=True)
+@idempotency_option
 @actor_option
 @json_option
-def open_cmd(title, ci, incidents, description, policy, actor, as_json):
+def open_cmd(title, ci, incidents, description, policy, idempotency_key, actor, as_json):
     """Open a problem by hand; prints its id once it waits for investigation."""
     from cli.problem_submit import SubmitError, build_problem
 
     status = start_command(lambda: build_problem(title=title, ci=ci, incidents=incidents, description=description,
                                                  opened_by=actor, policy_name=policy),
-                           (SubmitError,), "cli.problem_ops", "open_problem")
+                           (SubmitError,), "cli.problem_ops", "open_problem", idempotency_key)
     if as_json:
         emit_json(to_json_model(status))
     else:

@@ -11,10 +11,11 @@ from workflows.problem_models import ProblemInput, ProblemStatus, start_attribut
 
 
 async def open_problem(client: Client, problem: ProblemInput, task_queue: str,
-                       rpc_timeout: timedelta | None = None) -> ProblemStatus:
+                       rpc_timeout: timedelta | None = None, idempotency_key: str | None = None) -> ProblemStatus:
     """Start the problem and return once it waits for its investigators."""
     return await ops.start_fresh(client, "ProblemWorkflow", problem, "PRB", task_queue=task_queue,
-                                 attributes=start_attributes, result_type=ProblemStatus, rpc_timeout=rpc_timeout)
+                                 attributes=start_attributes, result_type=ProblemStatus, rpc_timeout=rpc_timeout,
+                                 idempotency_key=idempotency_key)
 
 
 async def update(client: Client, problem_id: str, name: str, arg, rpc_timeout: timedelta | None = None) -> ProblemStatus:

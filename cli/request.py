@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from cli.common import (
-    ValidationFailed, actor_option, emit_json, json_option, require_worker, run, short_time, timeout_seconds,
+    ValidationFailed, actor_option, emit_json, idempotency_option, json_option, require_worker, run, short_time, timeout_seconds,
     to_json_model, ui_link,
 )
 
@@ -73,9 +73,10 @@ def request_group() -> None:
 @click.argument("item")
 @click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="A catalog variable (repeatable).")
 @click.option("--for", "requested_for", help="Who it is for [default: you].")
+@idempotency_option
 @actor_option
 @json_option
-def submit_cmd(item, pairs, requested_for, actor, as_json):
+def submit_cmd(item, pairs, requested_for, idempotency_key, actor, as_json):
     """Request a catalog item; prints REQ-… once its items are under way."""
     from cli.request_submit import SubmitError, build_request, parse_pairs
     from definitions import registry
@@ -93,7 +94,8 @@ def submit_cmd(item, pairs, requested_for, actor, as_json):
         from worker.connect import task_queue
 
         await require_worker(client, task_queue())
-        return await request_ops.submit(client, request, task_queue(), timedelta(seconds=timeout_seconds()))
+        return await request_ops.submit(client, request, task_queue(), timedelta(seconds=timeout_seconds()),
+                                        idempotency_key=idempotency_key)
 
     status = run(work)
     emit_json(to_json_model(status)) if as_json else click.echo(status.id)

@@ -11,9 +11,10 @@ from workflows.request_models import ItemStatus, ManualTaskResult, RequestInput,
 
 
 async def submit(client: Client, request: RequestInput, task_queue: str,
-                 rpc_timeout: timedelta | None = None) -> RequestStatus:
+                 rpc_timeout: timedelta | None = None, idempotency_key: str | None = None) -> RequestStatus:
     return await ops.start_fresh(client, "RequestWorkflow", request, "REQ", task_queue=task_queue,
-                                 attributes=_attributes, result_type=RequestStatus, rpc_timeout=rpc_timeout)
+                                 attributes=_attributes, result_type=RequestStatus, rpc_timeout=rpc_timeout,
+                                 idempotency_key=idempotency_key)
 
 
 def _attributes(request: RequestInput) -> dict:

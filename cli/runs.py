@@ -53,7 +53,12 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
         rows = []
         async for execution in client.list_workflows(_query(process, state, priority, groups), limit=limit):
             attrs = execution.search_attributes
-            memo = await execution.memo()
+            try:
+                memo = await execution.memo()
+            except Exception as err:  # noqa: BLE001 (one row nobody here can decode must not hide the rest)
+                from cli.common import _first_line
+
+                memo = {"title": f"(cannot decode: {_first_line(err)})", "undecodable": True}
             rows.append({
                 "id": execution.id,
                 "process": (attrs.get("ItsmProcess") or [None])[0],
@@ -67,6 +72,7 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
                 "started": iso_utc(execution.start_time),
                 "closed": iso_utc(execution.close_time),
                 "status": execution.status.name.lower() if execution.status else None,
+                **({"undecodable": True} if memo.get("undecodable") else {}),
             })
         return rows
 
@@ -124,6 +130,7 @@ def show_cmd(run_id, as_json):
             for p in raw.pending_activities
         ]
         memo = await description.memo()
+        wedged = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
         return {
             "id": description.id, "process": values.get("ItsmProcess") or process_of(run_id),
             "state": values.get("ItsmState"), "title": memo.get("title", ""),
@@ -131,12 +138,37 @@ def show_cmd(run_id, as_json):
             "workflow_type": description.workflow_type, "task_queue": description.task_queue,
             "started": iso_utc(description.start_time), "closed": iso_utc(description.close_time),
             "history_length": description.history_length, "pending_activities": pending,
+            "workflow_task": await failing_workflow_task(client, run_id, wedged),
             "search_attributes": {k: (v if not hasattr(v, "isoformat") else iso_utc(v)) for k, v in values.items()
                                   if k.startswith("Itsm")},
             "ui": ui_link(run_id),
         }
 
     _print_run(run(work, subject=run_id), as_json)
+
+
+async def failing_workflow_task(client, run_id: str, pending) -> dict | None:
+    """A workflow task that keeps failing (attempt ≥ 2) and why: Temporal records its first
+    failure in history and counts the retries in the pending task. None when it is not failing."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
+
+    from worker.connect import failure_message
+
+    if pending is None or pending.attempt < 2:
+        return None
+    request = GetWorkflowExecutionHistoryReverseRequest(namespace=client.namespace, maximum_page_size=200)
+    request.execution.workflow_id = run_id
+    message = None
+    try:
+        page = await client.workflow_service.get_workflow_execution_history_reverse(request)
+        failed = next((e.workflow_task_failed_event_attributes for e in page.history.events
+                       if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED), None)
+        if failed is not None:
+            message = await failure_message(client, failed.failure)
+    except Exception:  # noqa: BLE001 (the attempt count alone still says it is wedged)
+        pass
+    return {"attempt": pending.attempt, "last_failure": message}
 
 
 def _print_run(info: dict, as_json: bool) -> None:

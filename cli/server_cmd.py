@@ -137,6 +137,7 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
 
     try:
         # Fail before connecting: the keyring (and the worker's own key) and the webhook allow-list.
+        registry.check_all()
         keyring_from_env(registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation))
         AllowList.from_env()
         configure_logging(log_format)
@@ -145,6 +146,9 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
         asyncio.run(main())
     except (AuthConfigError, TelemetryError, WebhookAllowListError) as err:
         raise ValidationFailed(str(err)) from None
+    except registry.DefinitionError as err:
+        raise ValidationFailed(f"the worker needs every definition: {err.problems[0]}"
+                               + (f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else "")) from None
 
 
 @click.command("worker")

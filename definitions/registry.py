@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -43,17 +44,46 @@ class DefinitionError(ValueError):
         self.problems = problems
 
 
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 32
+
+
+def _depth(value, limit: int) -> bool:
+    """True when `value` nests deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def _read(path: Path) -> dict:
+    """A definition file's data: a regular file of at most MAX_FILE_BYTES, nested at most
+    MAX_DEPTH deep (a symlink to /dev/zero or a pathological file is refused, not read)."""
     try:
-        text = path.read_text()
+        if not path.is_file():
+            raise DefinitionError([f"{path}: not a regular file"])
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise DefinitionError([f"{path}: cannot read: {err.strerror}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise DefinitionError([f"{path}: larger than {MAX_FILE_BYTES:,} bytes"])
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except RecursionError:
+        raise DefinitionError([f"{path}: nested deeper than {MAX_DEPTH} levels"]) from None
     except (ValueError, tomllib.TOMLDecodeError) as err:
-        raise DefinitionError([f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {err}"]) from None
+        raise DefinitionError([f"{path}: not valid {kind}: {err}"]) from None
     if not isinstance(data, dict):
         raise DefinitionError([f"{path}: top level must be a table/object"])
+    if _depth(data, MAX_DEPTH):
+        raise DefinitionError([f"{path}: nested deeper than {MAX_DEPTH} levels"])
     return data
 
 
@@ -61,14 +91,16 @@ def _location(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def parse(data: dict, source: str = "definition") -> AnyDefinition:
-    """Validate one definition; every problem is reported, one line each."""
+def _validate(data: dict, source: str) -> AnyDefinition:
+    """One definition's own shape; every problem is reported, one line each."""
     kind = data.get("kind")
     model = _KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise DefinitionError([f"{source}: kind: must be one of {', '.join(sorted(_KINDS))} (got {kind!r})"])
     try:
-        definition = TypeAdapter(model).validate_python(data)
+        return TypeAdapter(model).validate_python(data)
+    except RecursionError:
+        raise DefinitionError([f"{source}: nested deeper than {MAX_DEPTH} levels"]) from None
     except ValidationError as err:
         problems = []
         for error in err.errors():
@@ -76,14 +108,23 @@ def parse(data: dict, source: str = "definition") -> AnyDefinition:
             for part in message.split("; "):
                 problems.append(f"{source}: {_location(error['loc'])}: {part}")
         raise DefinitionError(problems) from None
+
+
+def _references(definition: AnyDefinition, source: str, known: dict[str, AnyDefinition]) -> None:
+    """A policy or catalog must name an organisation that exists and use only its groups and CIs."""
     if isinstance(definition, (ChangePolicy, IncidentPolicy, ProblemPolicy, Catalog)):
-        try:
-            org = get(definition.organisation, Organisation)
-        except DefinitionError as err:
-            raise DefinitionError([f"{source}: organisation: {p}" for p in err.problems]) from None
+        org = known.get(definition.organisation)
+        if not isinstance(org, Organisation):
+            raise DefinitionError([f"{source}: organisation: unknown organisation {definition.organisation!r}"])
         problems = definition.reference_problems(org)
         if problems:
             raise DefinitionError([f"{source}: {p}" for p in problems])
+
+
+def parse(data: dict, source: str = "definition") -> AnyDefinition:
+    """Validate one definition, its references resolved against the built-ins and the files."""
+    definition = _validate(data, source)
+    _references(definition, source, {**load().definitions, definition.name: definition})
     return definition
 
 
@@ -92,28 +133,80 @@ def load_file(path: str | Path) -> AnyDefinition:
     return parse(_read(path), str(path))
 
 
-def _user_files() -> list[Path]:
+@dataclass
+class Loaded:
+    """Every definition, in one resolution order: the built-ins, then each readable file
+    (which may not shadow a built-in or another file); `problems` has a line per broken file."""
+
+    definitions: dict[str, AnyDefinition]
+    problems: list[str]
+
+
+def _user_files() -> tuple[list[Path], list[str]]:
     folder = os.environ.get("ITSM_DEFINITIONS_DIR")
-    if not folder or not Path(folder).is_dir():
-        return []
-    return sorted(p for p in Path(folder).iterdir() if p.suffix in (".json", ".toml"))
+    if not folder:
+        return [], []
+    if not Path(folder).is_dir():
+        return [], [f"ITSM_DEFINITIONS_DIR {folder} is not a folder"]
+    return sorted(p for p in Path(folder).iterdir() if p.suffix in (".json", ".toml")), []
 
 
-def all_definitions() -> dict[str, AnyDefinition]:
-    found = dict(BUILTIN)
-    for path in _user_files():
-        definition = load_file(path)
-        found[definition.name] = definition
-    return found
+def load() -> Loaded:
+    files, problems = _user_files()
+    found: dict[str, AnyDefinition] = dict(BUILTIN)
+    where: dict[str, str] = {name: "built in" for name in BUILTIN}
+    pending: list[tuple[AnyDefinition, str]] = []
+    for path in files:
+        try:
+            definition = _validate(_read(path), str(path))
+        except DefinitionError as err:
+            problems += err.problems
+            continue
+        if definition.name in where:
+            problems.append(f"{path}: defines {definition.name!r}, which is already {where[definition.name]}"
+                            if where[definition.name] == "built in" else
+                            f"{path}: defines {definition.name!r}, as {where[definition.name]} does")
+            continue
+        found[definition.name], where[definition.name] = definition, str(path)
+        pending.append((definition, str(path)))
+    for definition, source in pending:
+        try:
+            _references(definition, source, found)
+        except DefinitionError as err:
+            problems += err.problems
+            del found[definition.name]
+    return Loaded(found, problems)
+
+
+def check_all() -> None:
+    """Every definition loads (the worker's start): any broken file is an error."""
+    problems = load().problems
+    if problems:
+        raise DefinitionError(problems)
+
+
+def all_definitions(strict: bool = False) -> dict[str, AnyDefinition]:
+    """Every readable definition; read commands stay usable beside one broken file (`strict`:
+    refuse it, as the worker does)."""
+    loaded = load()
+    if strict and loaded.problems:
+        raise DefinitionError(loaded.problems)
+    return loaded.definitions
 
 
 def get(name: str, model: type | None = None):
+    """The definition `name` (of `model`'s kind): a built-in, else a file's."""
     definition = BUILTIN.get(name)
-    if definition is None:
-        definition = all_definitions().get(name)
+    if definition is not None and (model is None or isinstance(definition, model)):
+        return definition
+    loaded = load()
+    definition = loaded.definitions.get(name)
     if definition is None or (model is not None and not isinstance(definition, model)):
         wanted = "definition" if model is None else _kind_of(model)
-        raise DefinitionError([f"unknown {wanted} {name!r}"])
+        names = sorted(n for n, d in loaded.definitions.items() if model is None or isinstance(d, model))
+        broken = (f"; {len(loaded.problems)} problem(s) in definition files, first: {loaded.problems[0]}"
+                  if loaded.problems else "")
+        raise DefinitionError([f"unknown {wanted} {name!r} (known: {', '.join(names) or 'none'}){broken}"])
     return definition
 
 

@@ -179,3 +179,24 @@ def test_definition_files_through_the_cli(capsys, tmp_path_factory, path_index, 
     assert "Traceback" not in captured.err
     assert code == (2 if problems else 0)
     assert len(captured.err.strip().splitlines()) == len(problems)  # one line per problem, nothing else
+
+
+@pytest.mark.parametrize("args, message", [
+    (["incident", "open", "--title", "x" * 201, "--impact", "1", "--urgency", "1", "--as", "alice"],
+     "--title has 201 characters; at most 200"),
+    (["incident", "open", "--title", "db down\nreally", "--impact", "1", "--urgency", "1", "--as", "alice"],
+     "--title must be one line, without control characters"),
+    (["problem", "open", "--title", "\x1b]8;;http://evil\x07", "--ci", "web-01", "--as", "carol"],
+     "--title must be one line, without control characters"),
+    (["change", "submit", "--title", "y" * 300, "--ci", "web-01", "--start", "2030-01-01T22:00+00:00",
+      "--end", "2030-01-01T23:00+00:00", "--as", "alice"], "--title has 300 characters; at most 200"),
+    (["incident", "note", "INC-20300101-AAAA", "n" * (32 * 1024 + 1), "--as", "dave"],
+     "text is 32,769 bytes; at most 32,768 (32 KB)"),
+    (["change", "reject", "CHG-20300101-AAAA", "--reason", "r" * 40_000, "--as", "bob"],
+     "reason is 40,000 bytes; at most 32,768 (32 KB)"),
+])
+def test_titles_and_texts_are_bounded_before_anything_is_sent(capsys, args, message):
+    """Refused on one line with exit 2 before a server is asked (none answers here: exit 1)."""
+    code = run_cli(args)
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == f"itsm: {message}", err

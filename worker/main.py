@@ -24,6 +24,7 @@ from definitions import registry
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
 from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
+from worker.bounds import bounds_interceptor
 from workflows.change import ChangeWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.incident_dedup import IncidentDedupWorkflow
@@ -89,6 +90,7 @@ def build_worker(
     """A worker for every process; seeds the CMDB from the organisation definition.
     With ITSM_AUTH on (or a `keyring`), actors are verified against that definition's keys."""
     cache_workflow_bytecode()
+    registry.check_all()  # a worker runs on every definition: none may be broken
     db = db or database_from_env()
     db.migrate()
     org = registry.get(organisation or os.environ.get("ITSM_ORG", "acme"), Organisation)
@@ -102,7 +104,7 @@ def build_worker(
                                     ProblemActivities(db, worker_client(client, keyring),
                                                       problem_policy or problem_policy_from_env())),
                     StartVerifier(keyring).verify_start],
-        interceptors=[*options.pop("interceptors", []), worker_interceptor(keyring)],
+        interceptors=[*options.pop("interceptors", []), bounds_interceptor(), worker_interceptor(keyring)],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)

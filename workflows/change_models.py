@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from definitions.change import ChangePolicy, ChangeType, Risk
 from definitions.org import Organisation
+from definitions.text import Text, Title
 from workflows.approvals import ApprovalState, LevelState
 
 
@@ -39,8 +40,8 @@ class ChangeInput(BaseModel):
     """Everything a run needs, including the policy and directory snapshot at submit."""
 
     id: str
-    title: str
-    description: str = ""
+    title: Title
+    description: Text = ""
     change_type: ChangeType
     template: str | None = None
     cis: list[str]
@@ -79,7 +80,7 @@ class ChangeStatus(BaseModel):
     """What `itsm change show --json` prints; also the workflow's result."""
 
     id: str
-    title: str
+    title: Title
     type: ChangeType
     template: str | None = None
     state: ChangeState

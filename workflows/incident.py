@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
     from workflows.incident_problems import IncidentProblems
     from workflows.incident_updates import IncidentUpdates
-    from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock
+    from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock, append_event
 
 S = IncidentState
 @workflow.defn
@@ -211,7 +211,7 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
     # --- state helpers -----------------------------------------------------------------------
 
     def _event(self, actor: str, action: str, details: str = "") -> None:
-        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+        append_event(self._s, Event(time=workflow.now(), actor=actor, action=action, details=details))
 
     def _set_targets(self) -> None:
         targets = self._policy.sla[self._s.priority]

@@ -16,8 +16,21 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import incident_attributes, typed
 
 
+class DedupCarried(BaseModel):
+    """What a router hands its continue-as-new: the incident it holds and its event count."""
+
+    current: str | None = None
+    count: int = 0
+    opened: bool = False
+
+
 class DedupInput(BaseModel):
     key: str
+    carried: DedupCarried | None = None
+
+
+# An alert storm reaches one router: it continues as new before its history grows large.
+CONTINUE_AS_NEW_AFTER = 2000
 
 
 class OpenRequest(BaseModel):
@@ -38,19 +51,30 @@ def router_id(key: str) -> str:
 class IncidentDedupWorkflow:
     @workflow.init
     def __init__(self, request: DedupInput) -> None:
-        self._current: str | None = None
-        self._count = 0
-        self._opened = False
+        carried = request.carried or DedupCarried()
+        self._current: str | None = carried.current
+        self._count = carried.count
+        self._opened = carried.opened
 
     @workflow.run
     async def run(self, request: DedupInput) -> str | None:
+        # Routers recorded before they could continue as new replay without it.
+        may_continue = workflow.patched("router-continue-as-new")
         # An opener the validator refused (e.g. ITSM_AUTH) leaves nothing to route: end.
         await workflow.wait_condition(lambda: self._opened or workflow.all_handlers_finished())
         while self._opened:
-            await workflow.wait_condition(lambda: self._opened and self._current is None)
+            await workflow.wait_condition(
+                lambda: (self._opened and self._current is None) or (may_continue and self._long()))
             await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._current is not None and may_continue and self._long():
+                workflow.continue_as_new(DedupInput(key=request.key, carried=DedupCarried(
+                    current=self._current, count=self._count, opened=self._opened)))
             if self._current is None:  # no event opened a new incident meanwhile
                 return None
+
+    def _long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > CONTINUE_AS_NEW_AFTER
 
     @workflow.update
     async def attach_or_open(self, request: OpenRequest) -> OpenResult:

@@ -12,6 +12,7 @@ from activities.models import KnownError
 from definitions.calendar import Pause
 from definitions.incident import IncidentPolicy, Priority
 from definitions.org import Organisation
+from definitions.text import Text, Title, one_line, shorten
 
 
 class IncidentState(StrEnum):
@@ -30,6 +31,28 @@ class Event(BaseModel):
     actor: str
     action: str
     details: str = ""
+
+
+# A run's timeline keeps its first and last events, with a count of those in between, and each
+# event's details shortened: its state stays bounded; the full detail is in the history.
+TIMELINE_HEAD, TIMELINE_TAIL, EVENT_DETAILS = 20, 100, 500
+
+
+RECENT_EVENTS = 5  # attached events an incident keeps (with their count and the last time seen)
+
+
+class AttachedEvent(BaseModel):
+    seen_at: datetime
+    title: Title = ""
+
+
+def append_event(status, event: Event) -> None:
+    """Append to `status.events`, keeping head and tail (`status.events_omitted` counts the rest)."""
+    event.details = shorten(one_line(event.details, 10 * EVENT_DETAILS), EVENT_DETAILS)
+    status.events.append(event)
+    if len(status.events) > TIMELINE_HEAD + TIMELINE_TAIL:
+        del status.events[TIMELINE_HEAD]
+        status.events_omitted += 1
 
 
 class EscalationStatus(BaseModel):
@@ -57,8 +80,8 @@ class SlaClock(BaseModel):
 
 class IncidentStatus(BaseModel):
     id: str
-    title: str
-    description: str = ""
+    title: Title
+    description: Text = ""
     ci: str | None = None
     state: IncidentState = IncidentState.NEW
     priority: Priority
@@ -79,10 +102,12 @@ class IncidentStatus(BaseModel):
     dedup_key: str | None = None
     dedup_count: int = 1
     last_seen: datetime | None = None
+    recent_events: list[AttachedEvent] = []  # the last RECENT_EVENTS attached
     escalation: EscalationStatus = EscalationStatus()
     sla: dict[str, SlaClock] = {}
     pauses: list[Pause] = []
     events: list[Event] = []
+    events_omitted: int = 0  # between the timeline's head and tail
     notices: list[str] = []
     policy: str = ""
     runs: int = 1
@@ -92,8 +117,8 @@ class IncidentStatus(BaseModel):
 
 class IncidentInput(BaseModel):
     id: str
-    title: str
-    description: str = ""
+    title: Title
+    description: Text = ""
     ci: str | None = None
     impact: int = Field(ge=1, le=3)
     urgency: int = Field(ge=1, le=3)
@@ -142,4 +167,4 @@ class AttachInput(BaseModel):
     """Another event with the same dedup key (delivered by the dedup router)."""
 
     seen_at: datetime
-    title: str = ""
+    title: Title = ""

@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import escalation
     from workflows.base import refuse as _refuse
     from workflows.incident_models import (
-        OPEN_STATES, ActorInput, AttachInput, EscalateInput, IncidentState, IncidentStatus, NoteInput,
+        OPEN_STATES, RECENT_EVENTS, ActorInput, AttachedEvent, AttachInput, EscalateInput, IncidentState, IncidentStatus, NoteInput,
         PriorityInput, ReasonInput, ReassignInput, ResolveInput,
     )
 
@@ -180,6 +180,9 @@ class IncidentUpdates:
         """Another alert with this incident's dedup key."""
         self._s.dedup_count += 1
         self._s.last_seen = event.seen_at
-        self._event("system", "duplicate", f"event #{self._s.dedup_count} attached" +
-                    (f": {event.title}" if event.title else ""))
+        self._s.recent_events = [*self._s.recent_events[1 - RECENT_EVENTS:],
+                                 AttachedEvent(seen_at=event.seen_at, title=event.title)]
+        if self._s.dedup_count <= RECENT_EVENTS + 1:  # an alert storm is summarised, not a timeline
+            self._event("system", "duplicate", f"event #{self._s.dedup_count} attached" +
+                        (f": {event.title}" if event.title else ""))
         self._dirty = True

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approval_updates import ApprovalContext, ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow
-    from workflows.incident_models import Event, SlaClock
+    from workflows.incident_models import Event, SlaClock, append_event
     from workflows.request_models import (
         FINAL, ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState,
         TaskStatus,
@@ -205,7 +205,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
         return f"{prefix}-{workflow.now():%Y%m%d}-{suffix}"
 
     def _event(self, actor: str, action: str, details: str = "") -> None:
-        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+        append_event(self._s, Event(time=workflow.now(), actor=actor, action=action, details=details))
 
     async def _enter(self, state: RequestState) -> None:
         self._s.state = state

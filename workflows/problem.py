@@ -10,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.models import KnownError, ProblemClaimInput, ProblemEndInput, RecordKnownErrorInput
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow, SettleUpdate
-    from workflows.incident_models import Event
+    from workflows.incident_models import Event, append_event
     from workflows.problem_models import (
         FINAL_STATES, SYSTEM, ChangeClosed, ProblemInput, ProblemState, ProblemStatus,
     )
@@ -97,7 +97,7 @@ class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
     # --- state helpers -----------------------------------------------------------------------
 
     def _event(self, actor: str, action: str, details: str = "") -> None:
-        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+        append_event(self._s, Event(time=workflow.now(), actor=actor, action=action, details=details))
 
     def _link(self, actor: str, incident_id: str, tell: bool = True) -> None:
         """`tell`: signal the incident (one linked by its own opening check knows already)."""

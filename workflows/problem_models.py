@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
+from definitions.text import Text, Title
 from workflows.incident_models import Event
 
 SYSTEM = "system"
@@ -37,8 +38,8 @@ class ProblemInput(BaseModel):
     None: suggested by the system from recurring incidents (no person to verify)."""
 
     id: str
-    title: str
-    description: str = ""
+    title: Title
+    description: Text = ""
     ci: str
     incidents: list[str] = []
     opened_by: str | None = None
@@ -56,8 +57,8 @@ class ProblemStatus(BaseModel):
     """What `itsm problem show --json` prints; also the workflow's result."""
 
     id: str
-    title: str
-    description: str = ""
+    title: Title
+    description: Text = ""
     ci: str
     state: ProblemState = ProblemState.NEW
     opened_by: str
@@ -73,6 +74,7 @@ class ProblemStatus(BaseModel):
     closed_at: datetime | None = None
     reason: str = ""
     events: list[Event] = []
+    events_omitted: int = 0  # between the timeline's head and tail
     notices: list[str] = []
     policy: str = ""
 

@@ -11,7 +11,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.base import ProcessWorkflow, refuse
-    from workflows.incident_models import Event
+    from workflows.incident_models import Event, append_event
     from workflows.request_models import (
         FINAL, CancelRequestInput, ItemEvent, ItemInput, ItemRef, RequestInput, RequestState, RequestStatus,
     )
@@ -106,7 +106,7 @@ class RequestWorkflow(ProcessWorkflow):
         self._event("system", "item", f"{ref.id} {ref.item} started")
 
     def _event(self, actor: str, action: str, details: str = "") -> None:
-        self._s.events.append(Event(time=workflow.now(), actor=actor, action=action, details=details))
+        append_event(self._s, Event(time=workflow.now(), actor=actor, action=action, details=details))
 
     def _organisation(self):
         return self._in.organisation

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from definitions.calendar import BusinessCalendar
 from definitions.catalog import CatalogItem
 from definitions.org import Organisation
+from definitions.text import Title
 from workflows.approvals import LevelState
 from workflows.incident_models import Event, SlaClock
 
@@ -41,7 +42,7 @@ class TaskState(StrEnum):
 class TaskStatus(BaseModel):
     name: str
     kind: str
-    title: str
+    title: Title
     state: TaskState = TaskState.PENDING
     group: str | None = None
     task_id: str | None = None
@@ -75,13 +76,14 @@ class ItemStatus(BaseModel):
     id: str
     request_id: str
     item: str
-    title: str
+    title: Title
     state: RequestState = RequestState.REQUESTED
     variables: dict = {}
     requested_for: str = ""
     approvals: list[LevelState] = []
     tasks: list[TaskStatus] = []
     events: list[Event] = []
+    events_omitted: int = 0  # between the timeline's head and tail
     sla: SlaClock | None = None
     expires_at: datetime | None = None
     reason: str = ""
@@ -96,7 +98,7 @@ class ItemEvent(BaseModel):
 class RequestInput(BaseModel):
     id: str
     item: str
-    title: str
+    title: Title
     variables: dict
     requested_by: str
     requested_for: str
@@ -118,13 +120,14 @@ class ItemRef(BaseModel):
 class RequestStatus(BaseModel):
     id: str
     item: str
-    title: str
+    title: Title
     state: RequestState = RequestState.REQUESTED
     requested_by: str
     requested_for: str
     variables: dict = {}
     items: list[ItemRef] = []
     events: list[Event] = []
+    events_omitted: int = 0  # between the timeline's head and tail
     reason: str = ""
 
 
@@ -132,7 +135,7 @@ class ManualTaskInput(BaseModel):
     id: str
     item_id: str
     request_id: str
-    title: str
+    title: Title
     group: str
     requested_for: str
     details: str = ""
@@ -142,7 +145,7 @@ class ManualTaskInput(BaseModel):
 class ManualTaskResult(BaseModel):
     id: str
     state: TaskState
-    title: str = ""
+    title: Title = ""
     group: str = ""
     item_id: str = ""
     by: str | None = None

@@ -140,3 +140,54 @@ def test_outbox_instances_sharing_a_file_see_each_others_keys(tmp_path):
     first.send(three)
     keys = [json.loads(line)["key"] for line in path.read_text().splitlines() if line.endswith("}")]
     assert keys == ["INC-1:opened", "INC-1:resolved.1", "INC-1:closed"]
+
+
+# --- a page is never lost to formatting (issue 13) -------------------------------------------------
+
+def test_a_title_with_line_breaks_still_pages_on_one_subject_line(db, smtp):
+    """A newline in a title once silenced every email of its run ("Header values may not
+    contain linefeed"): the subject builder takes anything."""
+    inbox, port = smtp
+    activities = NotifyActivities(db, SmtpChannel(host="127.0.0.1", port=port, sender="itsm@acme.example"))
+    title = "DB down\r\nBcc: everyone@evil.example\x1b]8;;http://evil\x07 \u2028now" + "x" * 400
+    ActivityEnvironment().run(activities.notify, _request("CHG-20261124-AB12:closed", title))
+    assert len(inbox.messages) == 1
+    sent = inbox.messages[0]
+    from email.header import decode_header, make_header
+
+    subject = str(make_header(decode_header(sent["Subject"])))  # unfolded, decoded
+    assert sent["Bcc"] is None and "\n" not in subject and "\x1b" not in subject and "\u2028" not in subject
+    assert subject.startswith("[CHG-20261124-AB12] Closed (successful): DB down Bcc: everyone@evil.example")
+    assert len(subject) <= 250 and subject.endswith("…")
+
+
+def test_a_template_that_cannot_render_sends_the_safe_message(db, smtp):
+    inbox, port = smtp
+    activities = NotifyActivities(db, SmtpChannel(host="127.0.0.1", port=port, sender="itsm@acme.example"))
+    broken = _request("INC-20261124-AB12:page.1").model_copy(update={"context": {}})  # the template needs `change`
+    result = ActivityEnvironment().run(activities.notify, broken)
+    assert result.recipients == 1 and len(inbox.messages) == 1
+    sent = inbox.messages[0]
+    assert sent["Subject"] == "[itsm] INC-20261124-AB12: change closed"
+    assert "could not be formatted as usual (UndefinedError" in sent.get_payload()
+
+
+def test_a_header_the_mail_library_refuses_falls_back_and_is_not_retried(db):
+    class Picky:
+        name, sent = "picky", []
+
+        def send(self, message):
+            if message.headers:
+                raise ValueError("Header values may not contain linefeed or carriage return characters")
+            self.sent.append(message)
+
+    channel = Picky()
+    ActivityEnvironment().run(NotifyActivities(db, channel).notify, _request("CHG-20261124-AB12:closed"))
+    assert [m.subject for m in channel.sent] == ["[itsm] CHG-20261124-AB12: change closed"]
+    always = type("Refusing", (), {"name": "refusing", "send": lambda self, message: (_ for _ in ()).throw(
+        ValueError("bad address"))})()
+    from temporalio.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError) as refused:
+        ActivityEnvironment().run(NotifyActivities(db, always).notify, _request("CHG-20261124-AB12:again"))
+    assert refused.value.non_retryable and "bad address" in refused.value.message

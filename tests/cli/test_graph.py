@@ -275,15 +275,18 @@ def test_output_is_deterministic():
         assert graph(registry.get(name)) == graph(registry.get(name))
 
 
+KNOWN = "acme, acme-catalog, acme-change, acme-demo, acme-incident, acme-problem"
+
+
 def test_cli_graph_and_its_errors():
     shown = itsm("definitions", "graph", "acme-incident")
     assert shown.returncode == 0 and shown.stdout == graph(registry.get("acme-incident"))
     assert itsm("definitions", "graph", "acme-catalog", "laptop").stdout == graph(registry.get("acme-catalog"), "laptop")
     for args, message in [
         (["acme"], "itsm: acme is an organisation: graph takes a change, incident or problem policy, or a catalog"),
-        (["nope"], "itsm: unknown definition 'nope'"),
-        (["laptop"], "itsm: unknown definition 'laptop' (an item of acme-catalog: itsm definitions graph acme-catalog "
-                     "laptop)"),
+        (["nope"], f"itsm: unknown definition 'nope' (known: {KNOWN})"),
+        (["laptop"], f"itsm: unknown definition 'laptop' (known: {KNOWN}) (an item of acme-catalog: itsm definitions "
+                     "graph acme-catalog laptop)"),
         (["acme-change", "laptop"], "itsm: acme-change is a change-policy: ITEM applies to a catalog only"),
         (["acme-catalog", "nope"], "itsm: unknown item 'nope' in catalog acme-catalog (known: laptop, vpn-access, "
                                    "db-access, account, welcome, onboarding)"),

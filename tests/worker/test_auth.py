@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 from temporalio import workflow as wf
-from temporalio.client import Interceptor, OutboundInterceptor, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from cli import change_ops
 from cli.change_submit import build_change
@@ -20,8 +20,8 @@ from definitions.org import Organisation, Person
 from tests.workflows.helpers import (
     accepted_updates, activity_types, history_events, refusal, rows, terminate_between_attempts,
 )
-from tests.worker.auth_helpers import keyring, signed_client
-from worker.auth import CLAIM_FIELDS, HEADER, AuthConfigError, Credential, Keyring, Signer, digest
+from tests.worker.auth_helpers import Replaying, keyring, signed_client
+from worker.auth import CLAIM_FIELDS, AuthConfigError, Credential, Keyring, Signer, digest
 from worker.main import WORKFLOWS, build_worker
 from workflows.change_models import ApproveInput, ChangeState
 
@@ -33,25 +33,6 @@ async def submit(env, client, task_queue, requested_by="alice"):
         policy=registry.get("acme-demo"),
     )
     return change, change_ops.submit(client, change, task_queue)
-
-
-class Replaying(Interceptor):
-    """A client that re-sends the first credential it saw: a captured, replayed call."""
-
-    def __init__(self) -> None:
-        self.captured = None
-
-    def intercept_client(self, next):
-        outer = self
-
-        class Outbound(OutboundInterceptor):
-            async def start_workflow_update(self, input):
-                if outer.captured is None:
-                    outer.captured = input.headers[HEADER]
-                input.headers = {**input.headers, HEADER: outer.captured}
-                return await super().start_workflow_update(input)
-
-        return Outbound(next)
 
 
 @pytest.fixture

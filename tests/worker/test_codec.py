@@ -127,3 +127,63 @@ async def test_failure_messages_are_encrypted_too(env, task_queue, db):
     failure = next(e.activity_task_failed_event_attributes.failure for e in history.events
                    if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
     assert await failure_message(env.client, failure) == "Encoded failure (encrypted; set ITSM_ENCRYPTION_KEY to read it)"
+
+
+# --- encryption edges (issue 13) ---------------------------------------------------------------
+
+async def test_a_client_without_the_key_cannot_write_into_an_encrypted_run(env, task_queue, db, channel):
+    """It once wrote its note in clear, then failed on the encrypted answer ("KeyError")."""
+    from cli.ops import InputRefused
+    from tests.workflows.helpers import accepted_updates
+
+    keyed = keyed_client(env, KEY, "test")
+    change = await change_titled(env, SECRET_TITLE)
+    async with build_worker(keyed, task_queue, db=db, channel=channel):
+        status = await change_ops.submit(keyed, change, task_queue)
+        with pytest.raises(InputRefused) as refused:
+            await change_ops.update(env.client, status.id, "approve", ApproveInput(actor="bob", comment="in clear"))
+        await keyed.get_workflow_handle(status.id).terminate("test finished")
+    assert str(refused.value) == f"{status.id} is encrypted: set ITSM_ENCRYPTION_KEY to write to it (nothing was sent)"
+    assert ("approve", "bob") not in await accepted_updates(env, status.id)
+
+
+async def test_lists_and_exports_skip_a_run_they_cannot_decode_and_mark_it(live, task_queue):
+    """One run under an unknown key id once broke every list and export, for key holders too."""
+    import asyncio
+    import json
+    from datetime import datetime, timezone
+
+    from tests.workflows.helpers import itsm_cli
+    from workflows.search_attributes import typed
+
+    mine, theirs = KEY, base64.b64encode(os.urandom(32)).decode()
+    started = datetime.now(timezone.utc)
+    runs = []
+    for key, key_id, title in ((mine, "mine", "readable change"), (theirs, "theirs", SECRET_TITLE)):
+        client = keyed_client(live, key, key_id)
+        change = await change_titled(live, title)
+        await client.start_workflow("ChangeWorkflow", change, id=change.id, task_queue=task_queue,
+                                    memo={"title": title}, search_attributes=typed({"ItsmProcess": "change"}))
+        runs.append(change.id)
+    os.environ["ITSM_ENCRYPTION_KEY"], os.environ["ITSM_ENCRYPTION_KEY_ID"] = mine, "mine"
+    try:
+        for _ in range(20):  # visibility is eventually consistent
+            listed = await itsm_cli(live, "runs", "list", "--process", "change", "--limit", "500", "--json")
+            if listed.returncode == 0 and all(run_id in listed.stdout for run_id in runs):
+                break
+            await asyncio.sleep(0.5)
+        exported = await itsm_cli(live, "audit", "export", "--since", started.isoformat(), "--format", "jsonl")
+    finally:
+        del os.environ["ITSM_ENCRYPTION_KEY"], os.environ["ITSM_ENCRYPTION_KEY_ID"]
+        for run_id in runs:
+            await live.client.get_workflow_handle(run_id).terminate("test finished")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["id"]: row for row in json.loads(listed.stdout) if row["id"] in runs}
+    assert rows[runs[0]]["title"] == "readable change" and "undecodable" not in rows[runs[0]]
+    assert rows[runs[1]]["undecodable"] and rows[runs[1]]["title"].startswith("(cannot decode: ")
+    assert SECRET_TITLE not in listed.stdout
+    assert exported.returncode == 0, exported.stderr
+    actions = {(row["id"], row["action"]) for row in map(json.loads, exported.stdout.splitlines())
+               if row["id"] in runs}
+    assert (runs[0], "submitted") in actions and (runs[1], "undecodable") in actions
+    assert (runs[1], "submitted") not in actions

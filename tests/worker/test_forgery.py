@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from temporalio import workflow
-from temporalio.client import Interceptor, OutboundInterceptor, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from cli import change_ops, incident_ops, problem_ops, request_ops
@@ -27,10 +27,9 @@ from cli.request_submit import build_request
 from definitions import registry
 from definitions.change import StandardTemplate
 from definitions.incident import EscalationPolicy, EscalationStep, StepKind
-from tests.worker.auth_helpers import keyring, signed_client
+from tests.worker.auth_helpers import Replaying, keyring, signed_client
 from tests.workflows.helpers import activity_types, history_events, refusal, rows
 from tests.workflows.incident_helpers import webhook_receiver
-from worker.auth import HEADER
 from worker.main import build_worker
 from workflows.change_models import ChangeState, ChangeType
 from workflows.incident_models import NoteInput
@@ -174,25 +173,6 @@ async def _never_started(live, run_id: str) -> bool:
 
 # --- 3. replay across continue-as-new -------------------------------------------------------------
 
-class Replaying(Interceptor):
-    """Sends every update with the first credential it saw: a captured call, sent again."""
-
-    def __init__(self) -> None:
-        self.captured = None
-
-    def intercept_client(self, next):
-        outer = self
-
-        class Outbound(OutboundInterceptor):
-            async def start_workflow_update(self, input):
-                if outer.captured is None:
-                    outer.captured = input.headers[HEADER]
-                input.headers = {**input.headers, HEADER: outer.captured}
-                return await super().start_workflow_update(input)
-
-        return Outbound(next)
-
-
 async def test_a_captured_update_is_refused_after_continue_as_new(live, task_queue, db, channel, keys, runs,
                                                                   monkeypatch):
     short = registry.get("acme-incident").model_copy(update={"name": "acme-incident-short",
@@ -297,7 +277,7 @@ async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_qu
         runs.extend([laptop.id, item_id])
         await signed_client(live, None).get_workflow_handle(item_id).signal("cancel", "forged")
         await signed_client(live, keys["alice"][0]).get_workflow_handle(item_id).signal("cancel", "forged")
-        item = await request_ops.status(live.client, item_id)
+        item = await asyncio.wait_for(request_ops.status(live.client, item_id), 30)
         assert item.state.value == "fulfilling"
         signals = [e for e in await history_events(live, item_id)
                    if e.HasField("workflow_execution_signaled_event_attributes")]
@@ -305,7 +285,8 @@ async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_qu
         # The request's own cancel reaches the item with the worker's credential.
         from workflows.request_models import CancelRequestInput
 
-        status = await request_ops.cancel(alice, laptop.id, CancelRequestInput(actor="alice", reason="not needed"))
+        status = await asyncio.wait_for(
+            request_ops.cancel(alice, laptop.id, CancelRequestInput(actor="alice", reason="not needed")), 30)
         runs.extend(t.task_id for t in (await request_ops.status(live.client, item_id)).tasks if t.task_id)
     assert status.state.value == "canceled"
     from cli.audit import audit_trail

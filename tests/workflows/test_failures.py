@@ -8,6 +8,9 @@ import json
 from datetime import timedelta
 
 import sqlite3
+import uuid
+
+from temporalio import workflow
 
 from activities.db import Database
 from cli import change_ops
@@ -116,3 +119,36 @@ async def test_webhook_500_is_retried_per_policy_then_surfaced(env, task_queue, 
     assert posts == [f"{status.id}:escalation.1.step1"] * attempts
     assert status.notices == [f"webhook {url} failed: Activity task failed"]
     assert rows(db, "SELECT COUNT(*) FROM notification_ledger WHERE channel = 'webhook'") == [(0,)]
+
+
+@workflow.defn(name="WedgedWorkflow", sandboxed=False)
+class Wedged:
+    """A run whose every workflow task fails (as a payload over the server's limit would)."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("state too large to carry")
+
+
+async def test_a_run_whose_workflow_task_keeps_failing_shows_it(live, task_queue):
+    """`runs show` of a wedged run once said only "running": it names the failing task. (On a
+    dev server: the test server keeps no pending workflow task to describe.)"""
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    env = live
+    async with Worker(env.client, task_queue=task_queue, workflows=[Wedged],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await env.client.start_workflow("WedgedWorkflow", id=f"WEDGED-{uuid.uuid4()}",
+                                                 task_queue=task_queue)
+
+        for _ in range(150):  # the server retries a failed workflow task at once, then backs off
+            if (await handle.describe()).raw_description.pending_workflow_task.attempt >= 2:
+                break
+            await asyncio.sleep(0.1)
+        shown = await itsm_cli(env, "runs", "show", handle.id, "--json")
+        text = await itsm_cli(env, "runs", "show", handle.id)
+        await handle.terminate("test finished")
+    assert shown.returncode == 0, shown.stderr
+    task = json.loads(shown.stdout)["workflow_task"]
+    assert task["attempt"] >= 2 and "state too large to carry" in task["last_failure"]
+    assert "FAILING        workflow task attempt" in text.stdout and "state too large to carry" in text.stdout
