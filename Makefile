@@ -1,15 +1,18 @@
 # Two promises: `make demo` and `make test` work on a fresh clone with Python 3.11 + make.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
+SHELL := /bin/bash
 BIN := $(VENV)/bin
 
 .PHONY: demo test chaos bench bench-scale install server worker clean
 
 $(BIN)/itsm: pyproject.toml
+	@echo "==> creating $(VENV) and installing itsmflow with its dependencies (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]' | grep --line-buffered -E '^(Collecting|Successfully)'; exit $${PIPESTATUS[0]}
 	touch $(BIN)/itsm
+	@echo "==> installed: $(BIN)/itsm"
 
 install: $(BIN)/itsm
 

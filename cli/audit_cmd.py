@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.common import force_option
 from cli.runs import PROCESSES
 
 
@@ -32,13 +33,16 @@ def parse_day_or_time(value: str | None, name: str):
 @click.option("--until", help="Actions before this day or time.")
 @click.option("--process", type=click.Choice(PROCESSES), help="Only this process (with --since).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-def export_cmd(run_id, since, until, process, fmt, out):
+@click.option("--out", metavar="FILE", help="Write to FILE instead of stdout.")
+@force_option
+def export_cmd(run_id, since, until, process, fmt, out, force):
     """Every human and system action (time, actor, process, id, action, details, policy,
     verified) of run ID and its children, or of every run active since --since."""
     from cli.audit_export import export_rows, render
-    from cli.common import ValidationFailed, run
+    from cli.common import ValidationFailed, check_output_file, run, write_output_file
 
+    if out:
+        check_output_file(out, force, "--out")
     if not run_id and not since:
         raise ValidationFailed("give a run ID or --since DATE")
     if run_id and process:
@@ -49,8 +53,7 @@ def export_cmd(run_id, since, until, process, fmt, out):
     rows = run(lambda client: export_rows(client, run_id, low, high, process), subject=run_id)
     text = render(rows, fmt)
     if out:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        write_output_file(out, text, force, "--out")
         click.echo(f"{len(rows)} actions written to {out}", err=True)
     else:
         click.echo(text, nl=False)

@@ -61,5 +61,15 @@ def render(rows: list[dict], fmt: str) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: inert_cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()
+
+
+def inert_cell(value):
+    """A cell a spreadsheet will not run (OWASP CSV injection): text that starts like a formula
+    gets a leading apostrophe; `verified` reads true or false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

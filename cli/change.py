@@ -155,7 +155,10 @@ def format_change(status) -> str:
     if status.close_code:
         rows.append(("close code", f"{status.close_code.value} by {status.implemented_by}"
                      + (f": {status.implementation_notes}" if status.implementation_notes else "")))
-    lines += [f"  {k:<11}{v}" for k, v in rows]
+    from cli.commands import label_width
+
+    width = label_width(rows)
+    lines += [f"  {k:<{width}}{v}" for k, v in rows]
     for level in status.approvals:
         rule = level.rule.value + (f" {level.quorum}" if level.quorum else "")
         lines.append(f"  approval {level.level} {level.name} ({level.group}, {rule}): {level.status.value}")

@@ -55,12 +55,18 @@ def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str,
     return run(work)
 
 
+def label_width(rows: list[tuple[str, str]]) -> int:
+    """Labels line up, and a long one (`sla response`) never runs into its value."""
+    return max([11, *(len(label) + 1 for label, _ in rows)])
+
+
 def timeline_card(status, rows: list[tuple[str, str]]) -> str:
     """`show` of a process with an events timeline: title line, rows, timeline, notices."""
     from cli.common import short_time
     from workflows.incident_models import TIMELINE_HEAD
 
-    lines = [f"{status.id}  {status.title}", *(f"  {k:<11}{v}" for k, v in rows), "  timeline"]
+    width = label_width(rows)
+    lines = [f"{status.id}  {status.title}", *(f"  {k:<{width}}{v}" for k, v in rows), "  timeline"]
     timeline = [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
     omitted = getattr(status, "events_omitted", 0)
     if omitted:  # the run keeps head and tail; `itsm runs history` has every step

@@ -253,3 +253,29 @@ async def require_worker(client, queue: str) -> None:
             return
         await asyncio.sleep(0.5)
     raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
+
+
+force_option = click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+
+
+def check_output_file(path: str, force: bool, option: str) -> None:
+    """Before any work: the folder must exist, and an existing file is kept unless --force."""
+    from pathlib import Path
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ValidationFailed(f"{option} {path}: folder {target.parent} does not exist")
+    if target.is_dir():
+        raise ValidationFailed(f"{option} {path} is a folder")
+    if target.exists() and not force:
+        raise ValidationFailed(f"{option} {path} exists: add --force to overwrite it")
+
+
+def write_output_file(path: str, text: str, force: bool, option: str) -> None:
+    try:
+        with open(path, "w" if force else "x", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise ValidationFailed(f"{option} {path} exists: add --force to overwrite it") from None
+    except OSError as err:
+        raise EnvironmentTrouble(f"cannot write {path}: {err.strerror}") from None

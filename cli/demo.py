@@ -327,7 +327,7 @@ class Demo:
         page = Path(os.environ.get("ITSM_HOME", ".itsm")) / "kpis.html"
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(render_html(report), encoding="utf-8")
-        click.echo(f"\nKPIs (itsm report kpis; charts: itsm report kpis --html FILE, written to {page})")
+        click.echo(f"\nKPIs ({_itsm()} report kpis; charts: {_itsm()} report kpis --html FILE, written to {page})")
         click.echo(render_text(report), nl=False)
 
 
@@ -369,5 +369,18 @@ def run_demo(keep_server: bool) -> None:
     click.echo(f"\nNotifications: {outbox if not os.environ.get('ITSM_SMTP_HOST') else 'sent by SMTP'}; "
                f"CMDB: {os.environ.get('ITSM_DB_URL', 'sqlite:///.itsm/cmdb.sqlite3')}")
     if server is not None and keep_server:
-        click.echo(f"The embedded server keeps running for the UI at {server.ui_url}; stop it with `itsm server stop`.")
+        click.echo(f"The embedded server keeps running for the UI at {server.ui_url}; stop it with "
+                   f"`{_itsm()} server stop`.")
     click.echo("Demo complete.")
+
+
+def _itsm() -> str:
+    """How to call `itsm` from here: on PATH, or the venv's own (after `make demo` it is not on PATH)."""
+    import os
+    import shutil
+    import sys
+
+    here = os.path.join(os.path.dirname(sys.executable), "itsm")
+    if shutil.which("itsm") == here or not os.path.exists(here):
+        return "itsm"
+    return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else here

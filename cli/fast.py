@@ -10,6 +10,9 @@ import sys
 
 
 def main() -> None:
+    from cli.safe_output import install
+
+    install()  # nothing printed for people carries terminal escapes or bidi overrides
     args = sys.argv[1:]
     lean_call = args[:2] == ["runs", "show"] and len(args) in (3, 4) and not args[2].startswith("-")
     if lean_call and args[3:] in ([], ["--json"]):

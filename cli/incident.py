@@ -85,6 +85,10 @@ def show_cmd(incident_id, as_json):
 
 
 def format_incident(status) -> str:
+    from datetime import timedelta
+
+    from definitions.base import format_hours
+
     esc = status.escalation
     if esc.active and esc.next_at:
         escalation = f"{esc.policy}: step {esc.step} at {short_time(esc.next_at)}"
@@ -102,7 +106,8 @@ def format_incident(status) -> str:
     ]
     for clock in status.sla.values():
         flags = [f for f, on in (("met", clock.met_at), ("paused", clock.paused), ("BREACHED", clock.breached)) if on]
-        rows.append((f"sla {clock.name}", f"{clock.elapsed_percent:.0f}% of {clock.target} ({clock.calendar}), "
+        target = format_hours(clock.target) if isinstance(clock.target, timedelta) else clock.target
+        rows.append((f"sla {clock.name}", f"{clock.elapsed_percent:.0f}% of {target} ({clock.calendar}), "
                                           f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
     if status.dedup_key:
         rows.append(("dedup", f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))

@@ -17,7 +17,18 @@ from cli.runs import runs_group
 from cli.server_cmd import codec_server_cmd, dev_cmd, server_group, worker_cmd
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FullHelpGroup(click.Group):
+    """`itsm -h` gives each command's whole first sentence, wrapped, never cut with "..."."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=FullHelpGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="itsmflow")
 def itsm() -> None:
     """itsmflow: durable IT service management processes on Temporal."""
@@ -70,6 +81,9 @@ def run_cli(args: list[str] | None = None) -> int:
 
 def main() -> None:
     from cli.common import exit_now
+    from cli.safe_output import install
+
+    install()
 
     exit_now(run_cli())
 

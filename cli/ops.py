@@ -28,6 +28,10 @@ async def start_and_settle(
         workflow, arg, id=id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, result_type=result_type, memo=memo,
         search_attributes=typed(attributes),
+        # What the Temporal UI lists beside the id: the title, and what the run is.
+        static_summary=memo.get("title") or None,
+        static_details=" · ".join(str(v) for k, v in attributes.items() if k in ("ItsmProcess", "ItsmType",
+                                                                              "ItsmRequester") and v),
     )
     try:
         return await client.execute_update_with_start_workflow(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli.common import json_option
+from cli.common import force_option, json_option
 
 
 @click.group("report")
@@ -20,21 +20,23 @@ def report_group() -> None:
                                               "[default: now].")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one metric per row: metric, dimension, value.")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write a self-contained HTML report with charts to FILE.")
-def kpis_cmd(since, until, as_json, as_csv, html_file):
+@click.option("--html", "html_file", metavar="FILE", help="Write a self-contained HTML report with charts to FILE.")
+@force_option
+def kpis_cmd(since, until, as_json, as_csv, html_file, force):
     """MTTA and MTTR per priority, response and resolution SLA compliance, change success
     rate and emergency share, request fulfillment time p50/p90, backlog by state and age,
     incidents opened and resolved per day."""
     from datetime import datetime, timezone
 
     from cli.audit_cmd import parse_day_or_time
-    from cli.common import EnvironmentTrouble, ValidationFailed, emit_json, run
+    from cli.common import ValidationFailed, check_output_file, emit_json, run, write_output_file
     from cli.kpi_source import fetch_runs
     from cli.kpis import compute, default_window
 
     if sum(map(bool, (as_json, as_csv, html_file))) > 1:
         raise ValidationFailed("choose one of --json, --csv and --html")
+    if html_file:
+        check_output_file(html_file, force, "--html")
     low, high = default_window(parse_day_or_time(since, "--since"), parse_day_or_time(until, "--until"),
                                datetime.now(timezone.utc))
     if high <= low:
@@ -49,11 +51,7 @@ def kpis_cmd(since, until, as_json, as_csv, html_file):
     elif html_file:
         from cli.kpi_html import render_html
 
-        try:
-            with open(html_file, "w", encoding="utf-8") as handle:
-                handle.write(render_html(report))
-        except OSError as err:
-            raise EnvironmentTrouble(f"cannot write {html_file}: {err.strerror}") from None
+        write_output_file(html_file, render_html(report), force, "--html")
         click.echo(f"KPI report written to {html_file}", err=True)
     else:
         from cli.kpi_render import render_text

@@ -76,16 +76,20 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
             })
         return rows
 
-    rows = run(work)
+    rows = sorted(run(work), key=lambda row: row["started"] or "", reverse=True)  # newest first
     if as_json:
         emit_json(rows)
         return
     if not rows:
         click.echo("no runs", err=True)
         return
-    click.echo(f"{'ID':<19} {'PROCESS':<9} {'STATE':<11} {'STARTED':<21} TITLE")
+    # The column the list is filtered or grouped by shows too: an incident's priority, a task's group.
+    extra = "priority" if process == "incident" else "group" if process == "task" else None
+    head = f"{extra.upper():<9} " if extra else ""
+    click.echo(f"{'ID':<19} {'PROCESS':<9} {'STATE':<11} {head}{'STARTED':<21} TITLE")
     for row in rows:
-        click.echo(f"{row['id']:<19} {row['process'] or '-':<9} {row['state'] or '-':<11} "
+        cell = f"{row[extra] or '-':<9} " if extra else ""
+        click.echo(f"{row['id']:<19} {row['process'] or '-':<9} {row['state'] or '-':<11} {cell}"
                    f"{short_time(row['started']):<21} {row['title']}")
 
 

@@ -54,6 +54,10 @@ def start_server(server, detach: bool):
 def start_cmd(detach, port, ui_port, db):
     """Start the dev server; runs survive restarts (same --db)."""
     server = _server(port, ui_port, db)
+    if detach and server.running_pid() is not None:  # starting what already runs is success
+        click.echo(f"Temporal dev server already running on {server.address} (pid {server.running_pid()}), "
+                   f"UI {server.ui_url}")
+        return
     process = start_server(server, detach)
     click.echo(f"Temporal dev server on {server.address}, UI {server.ui_url}, data {server.db}")
     if detach:
@@ -154,13 +158,16 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
 @click.command("worker")
 @click.option("--metrics-port", type=int, envvar="ITSM_METRICS_PORT",
               help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (or ITSM_METRICS_PORT).")
-@click.option("--log-format", type=click.Choice(["json", "text"]), envvar="ITSM_LOG_FORMAT", default="json",
-              show_default=True, help="Log lines on stderr: JSON objects or plain text (or ITSM_LOG_FORMAT).")
+@click.option("--log-format", type=click.Choice(["json", "text"]), envvar="ITSM_LOG_FORMAT",
+              help="Log lines on stderr: JSON objects or plain text (or ITSM_LOG_FORMAT) "
+                   "[default: text on a terminal, JSON otherwise].")
 @click.option("--otel", is_flag=True, envvar="ITSM_OTEL",
               help="OpenTelemetry traces over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (itsmflow[otel]).")
 def worker_cmd(metrics_port, log_format, otel):
     """Run a worker for every process until Ctrl-C / SIGTERM."""
-    run_worker_until_stopped(metrics_port, log_format, otel)
+    import sys
+
+    run_worker_until_stopped(metrics_port, log_format or ("text" if sys.stderr.isatty() else "json"), otel)
 
 
 @click.command("codec-server")

@@ -127,8 +127,9 @@ class Signer:
 
     @classmethod
     def from_env(cls) -> "Signer | None":
+        """The acting user's key (ITSM_AUTH_KEY): a file others can read is no private key."""
         path = os.environ.get("ITSM_AUTH_KEY")
-        return cls.from_file(path, "ITSM_AUTH_KEY") if path else None
+        return _private_file(Path(path).expanduser(), "ITSM_AUTH_KEY") if path else None
 
     @classmethod
     def generate(cls) -> "Signer":

@@ -38,7 +38,7 @@ async def test_export_matches_the_raw_history(env, changes):
 
     parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))
     assert list(parsed[0]) == COLUMNS
-    assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
+    assert parsed == [{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in row.items()} for row in rows]
     assert [json.loads(line) for line in render(rows, "jsonl").splitlines()] == rows
 
 

@@ -97,6 +97,13 @@ def wait_for_state(cli: Cli, change_id: str, state: str, timeout: float = 30) ->
         time.sleep(0.3)
 
 
+def test_starting_the_server_that_already_runs_is_success(stack):
+    server, cli, home = stack
+    again = cli("server", "start", "--detach", "--port", str(server.port), "--db", str(server.db))
+    assert again.stdout.startswith(f"Temporal dev server already running on {server.address} (pid ")
+    assert server.running_pid() is not None
+
+
 def test_submit_without_worker_starts_nothing(stack):
     server, cli, home = stack
     lonely = Cli({**cli.env, "ITSM_TASK_QUEUE": f"nobody-{uuid.uuid4()}"})

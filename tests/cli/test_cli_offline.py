@@ -97,7 +97,12 @@ def test_auth_keygen_and_bad_key_files(tmp_path):
     assert (again.returncode, again.stderr.strip()) == (2, f"itsm: {tmp_path / 'alice.pem'} exists; remove it first to replace the key")
 
     (tmp_path / "junk.pem").write_text("not a key")
-    for path, message in [(tmp_path / "missing.pem", "cannot read"), (tmp_path / "junk.pem", "not an unencrypted PEM")]:
+    (tmp_path / "junk.pem").chmod(0o600)
+    shared = tmp_path / "shared.pem"
+    shared.write_bytes((tmp_path / "alice.pem").read_bytes())
+    shared.chmod(0o644)  # a private key others can read is refused
+    for path, message in [(tmp_path / "missing.pem", "cannot read"), (tmp_path / "junk.pem", "not an unencrypted PEM"),
+                          (shared, f"ITSM_AUTH_KEY: {shared} is readable by others (chmod 600 {shared})")]:
         result = itsm("change", "show", "CHG-20260101-AAAA", env={"ITSM_AUTH_KEY": str(path)})
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr
 
@@ -118,3 +123,20 @@ def test_lean_read_path_leaves_an_encrypted_failure_to_the_full_path():
                                    "lastFailure": {"message": "Encoded failure", "encodedAttributes": {"data": "x"}}}]}
     with pytest.raises(ValueError):
         lean._record("CHG-20300101-AAAA", body)
+
+
+def test_top_level_help_gives_whole_descriptions():
+    shown = itsm("-h")
+    commands = shown.stdout.split("Commands:", 1)[1]
+    assert shown.returncode == 0 and "..." not in commands
+    assert "Keys that prove who approves, acknowledges or requests (ITSM_AUTH)" in " ".join(commands.split())
+
+
+def test_a_long_label_never_runs_into_its_value():
+    from types import SimpleNamespace
+
+    from cli.commands import timeline_card
+
+    status = SimpleNamespace(id="INC-20261201-AAAA", title="t", events=[], notices=[], events_omitted=0)
+    card = timeline_card(status, [("state", "new"), ("sla response", "0% of 2h")])
+    assert "  sla response 0% of 2h" in card.splitlines()

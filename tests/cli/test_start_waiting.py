@@ -58,6 +58,10 @@ async def test_a_start_no_worker_takes_up_says_so_and_a_key_returns_the_same_run
     try:
         async with build_worker(live.client, task_queue, db=db, channel=channel):
             answered = await asyncio.to_thread(itsm, live, task_queue, *submit, "--json")
+        described = await live.client.get_workflow_handle(change_id).describe()
+        # What the Temporal UI lists beside the id.
+        assert (await described.static_summary(), await described.static_details()) == (
+            "Patch web-02", "change · normal · alice")
     finally:
         await live.client.get_workflow_handle(change_id).terminate("test finished")
     assert answered.returncode == 0, answered.stderr
