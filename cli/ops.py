@@ -186,7 +186,18 @@ async def update(client: Client, run_id: str, name: str, arg: Any, result_type: 
         raise InputRefused(f"{run_id} is encrypted: set ITSM_ENCRYPTION_KEY to write to it (nothing was sent)")
     handle = client.get_workflow_handle(run_id)
     args = [] if arg is None else [arg]
+    try:
+        return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+    except WorkflowUpdateFailedError as err:
+        if getattr(err.cause, "type", None) != "WrongState":
+            raise
+    # Refused for the run's state: its validator may have run a step behind what the user was
+    # shown (the event that moved the run on came in the same task). Once more, signed afresh.
+    await asyncio.sleep(STATE_RETRY_DELAY)
     return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+
+
+STATE_RETRY_DELAY = 0.5
 
 
 async def status(client: Client, run_id: str, result_type: type, rpc_timeout: timedelta | None = None):

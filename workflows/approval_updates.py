@@ -9,8 +9,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from definitions.org import Organisation
-    from workflows.approvals import Decision
-    from workflows.base import refuse
+    from workflows.approvals import NO_APPROVAL_PENDING, Decision
+    from workflows.base import refuse, refuse_state
     from workflows.change_models import ApproveInput, RejectInput
 
 
@@ -50,11 +50,11 @@ class ApprovalUpdates:
     def _validate_decision(self, actor: str, *, beneficiary_may_decide: bool = False) -> None:
         context = self._approval_context()
         if context.not_awaiting:
-            refuse(context.not_awaiting)
+            refuse_state(context.not_awaiting)
         beneficiary = None if beneficiary_may_decide else context.beneficiary
         refusal = self._approvals.refusal(actor, context.organisation, context.requester, beneficiary)
         if refusal:
-            refuse(refusal)
+            (refuse_state if refusal == NO_APPROVAL_PENDING else refuse)(refusal)
 
     async def _decide(self, actor: str, decision: Decision, comment: str):
         # Validators may run back to back before either handler: check again, then record

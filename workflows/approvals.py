@@ -21,6 +21,9 @@ from definitions.approvals import ApprovalChain, ApprovalLevel, ApprovalRule, Ti
 from definitions.org import Organisation
 
 
+NO_APPROVAL_PENDING = "no approval is pending"
+
+
 class Decision(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -90,7 +93,7 @@ class ApprovalState(BaseModel):
             return f"unknown user {actor!r}"
         level = self.current_level()
         if level is None or level.status != LevelStatus.WAITING:
-            return "no approval is pending"
+            return NO_APPROVAL_PENDING
         if actor == requester:
             return f"{actor} requested this and cannot approve it (segregation of duties)"
         if actor == beneficiary:

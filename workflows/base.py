@@ -30,9 +30,19 @@ CMDB_OPTIONS = dict(
 )
 
 
+REFUSED, WRONG_STATE = "Refused", "WrongState"
+
+
 def refuse(message: str) -> None:
     """Reject an update: validators raise this, so nothing reaches history."""
-    raise ApplicationError(message, type="Refused", non_retryable=True)
+    raise ApplicationError(message, type=REFUSED, non_retryable=True)
+
+
+def refuse_state(message: str) -> None:
+    """Reject an update for the run's state. A validator can run a step behind what a query
+    already showed (an update that arrives with the event that moves the run on is validated
+    before that event is applied), so a client may send it once more, a moment later."""
+    raise ApplicationError(message, type=WRONG_STATE, non_retryable=True)
 
 
 class SettleUpdate:

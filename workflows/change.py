@@ -15,7 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.windows import next_slot
     from workflows.approval_updates import ApprovalContext, ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
+    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
+    from workflows.base import refuse as _refuse
     from workflows.problem import tell_problem
     from workflows.change_models import (
         CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
@@ -249,7 +250,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
     def _validate_complete(self, completion: CompleteInput) -> None:
         self._check_actor(completion.actor)
         if self._status.state != ChangeState.IMPLEMENT or self._completion is not None:
-            _refuse(f"{self._change.id} is {self._status.state.value}, not being implemented")
+            refuse_state(f"{self._change.id} is {self._status.state.value}, not being implemented")
         allowed = self._implementer_groups()
         if not any(completion.actor in self._change.organisation.members(g) for g in allowed):
             _refuse(f"{completion.actor} may not implement this change (needs one of: {', '.join(allowed)})")
@@ -265,7 +266,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
     def _validate_cancel(self, cancel: CancelInput) -> None:
         self._check_actor(cancel.actor)
         if self._status.state in FINAL_STATES or self._status.state not in CANCELABLE_STATES or self._cancel:
-            _refuse(f"{self._change.id} is {self._status.state.value} and can no longer be canceled")
+            refuse_state(f"{self._change.id} is {self._status.state.value} and can no longer be canceled")
         managers = self._change.organisation.members(self._change.policy.notify_group)
         if cancel.actor != self._change.requested_by and cancel.actor not in managers:
             _refuse(f"only the requester or {self._change.policy.notify_group} may cancel {self._change.id}")

@@ -14,7 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import RecordIncidentInput, WebhookInput
     from definitions.incident import NoticeTarget
     from workflows import escalation, sla
-    from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse as _refuse
+    from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
+    from workflows.base import refuse as _refuse
     from workflows.incident_problems import IncidentProblems
     from workflows.incident_updates import IncidentUpdates
     from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock, append_event
@@ -294,7 +295,7 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
         if self._org.person(actor) is None:
             _refuse(f"unknown user {actor!r}")
         if self._s.state not in states:
-            _refuse(f"{self._s.id} is {self._s.state.value}; cannot {action}")
+            refuse_state(f"{self._s.id} is {self._s.state.value}; cannot {action}")
         if roles and not self._roles(actor) & set(roles):
             _refuse(f"{actor} may not {action} {self._s.id} (not in {self._s.assigned_group}, on call, "
                     f"paged for it, or in {self._policy.manager_group})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.base import refuse
+    from workflows.base import refuse, refuse_state
     from workflows.problem_models import (
         CHANGE_ID, INCIDENT_ID, OPEN_STATES, SYSTEM, WORKED_STATES, ActorInput, ChangeClosed, ChangeLink,
         ChangeLinkInput, IncidentOccurred, KnownErrorInput, LinkInput, ProblemState, ProblemStatus, ReasonInput,
@@ -178,7 +178,7 @@ class ProblemUpdates:
         if self._org.person(actor) is None:
             refuse(f"unknown user {actor!r}")
         if self._s.state not in states:
-            refuse(f"{self._s.id} is {self._s.state.value}; cannot {action} it{hint}")
+            refuse_state(f"{self._s.id} is {self._s.state.value}; cannot {action} it{hint}")
         groups = [self._policy.manager_group] if managers_only else self._team()
         if not any(actor in self._org.members(g) for g in groups):
             refuse(f"{actor} may not {action} {self._s.id} (not in {' or '.join(groups)})")

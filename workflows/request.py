@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.base import ProcessWorkflow, refuse
+    from workflows.base import ProcessWorkflow, refuse, refuse_state
     from workflows.incident_models import Event, append_event
     from workflows.request_models import (
         FINAL, CancelRequestInput, ItemEvent, ItemInput, ItemRef, RequestInput, RequestState, RequestStatus,
@@ -153,6 +153,6 @@ class RequestWorkflow(ProcessWorkflow):
         if org.person(cancel.actor) is None:
             refuse(f"unknown user {cancel.actor!r}")
         if self._s.state in FINAL or self._cancel is not None:
-            refuse(f"{self._s.id} is {self._s.state.value} and can no longer be canceled")
+            refuse_state(f"{self._s.id} is {self._s.state.value} and can no longer be canceled")
         if cancel.actor != self._in.requested_by and cancel.actor not in org.members(self._in.cancel_group):
             refuse(f"only the requester or {self._in.cancel_group} may cancel {self._s.id}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.base import ProcessWorkflow, refuse
+    from workflows.base import ProcessWorkflow, refuse, refuse_state
     from workflows.request_models import ManualTaskInput, ManualTaskResult, TaskActionInput, TaskState
 
 
@@ -70,7 +70,7 @@ class ManualTaskWorkflow(ProcessWorkflow):
         if org.person(action.actor) is None:
             refuse(f"unknown user {action.actor!r}")
         if self._result.state != TaskState.OPEN:
-            refuse(f"{self._task.id} is {self._result.state.value}")
+            refuse_state(f"{self._task.id} is {self._result.state.value}")
         if action.actor not in org.members(self._task.group):
             refuse(f"{action.actor} is not in group {self._task.group!r}")
 

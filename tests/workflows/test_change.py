@@ -23,7 +23,7 @@ from tests.workflows.helpers import (  # noqa: F401  (changes: the fixture)
     finished, fired_just_after, fired_timers, implementing, just_after, records, refusal, reject, rows,
     running_worker, sleep_until, status_of, steps, worker_with,
 )
-from workflows.change_models import ChangeState, ChangeStatus, Outcome
+from workflows.change_models import ApproveInput, ChangeState, ChangeStatus, Outcome
 
 DEMO = registry.get("acme-demo")
 SECOND = timedelta(seconds=1)
@@ -428,3 +428,27 @@ async def test_block_policy_never_schedules_two_overlapping_changes(env, changes
     states = [(await approve(env, change.id, "bob")).state for change in (first, second)]
     assert states.count(ChangeState.SCHEDULED) == 1, states
 
+
+
+async def test_a_state_refusal_is_sent_once_more_before_the_user_sees_it(env, task_queue, db, channel, changes,
+                                                                        monkeypatch):
+    """A validator can run a step behind what `show` already said (the event that moved the run
+    on arrived in the same workflow task): a state refusal is retried once, signed afresh."""
+    from temporalio.client import WorkflowHandle
+
+    from cli import change_ops
+
+    sent: list[str] = []
+    original = WorkflowHandle.execute_update
+
+    async def counting(self, update, *args, **kwargs):
+        sent.append(update)
+        return await original(self, update, *args, **kwargs)
+
+    monkeypatch.setattr(WorkflowHandle, "execute_update", counting)
+    status = await changes.submit(start_in=timedelta(hours=1))
+    approved = await change_ops.update(env.client, status.id, "approve", ApproveInput(actor="bob"))
+    assert sent == ["approve"]  # accepted at once: no second call
+    refused = await refusal(change_ops.update(env.client, approved.id, "approve", ApproveInput(actor="carol")))
+    assert refused == f"{approved.id} is scheduled, not awaiting approval"
+    assert sent == ["approve", "approve", "approve"]  # the state refusal was tried once more
