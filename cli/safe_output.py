@@ -7,16 +7,13 @@ valid. Standard library only: the lean `runs show` path installs it too."""
 from __future__ import annotations
 
 import io
-import re
 import sys
 
-# C0 controls but tab and newline, DEL, C1 controls, bidi marks, embeddings, overrides and
-# isolates, line and paragraph separators.
-UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+from definitions.characters import OUTPUT_UNSAFE
 
 
 def neutral(text: str) -> str:
-    return UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return OUTPUT_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 class NeutralStream(io.TextIOBase):

@@ -7,15 +7,14 @@ description, the history)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import BeforeValidator
 
+from definitions.characters import UNSAFE as _BREAKS
+
 MAX_TITLE = 200
 MAX_TEXT = 32 * 1024
-# C0/C1 controls, line and paragraph separators, bidi embeddings, overrides and isolates.
-_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def one_line(text: object, limit: int = MAX_TITLE) -> str:

@@ -12,7 +12,7 @@ from activities.models import KnownError
 from definitions.calendar import Pause
 from definitions.incident import IncidentPolicy, Priority
 from definitions.org import Organisation
-from definitions.text import Text, Title, one_line, shorten
+from definitions.text import Text, Title, one_line
 
 
 class IncidentState(StrEnum):
@@ -48,7 +48,7 @@ class AttachedEvent(BaseModel):
 
 def append_event(status, event: Event) -> None:
     """Append to `status.events`, keeping head and tail (`status.events_omitted` counts the rest)."""
-    event.details = shorten(one_line(event.details, 10 * EVENT_DETAILS), EVENT_DETAILS)
+    event.details = one_line(event.details, EVENT_DETAILS)
     status.events.append(event)
     if len(status.events) > TIMELINE_HEAD + TIMELINE_TAIL:
         del status.events[TIMELINE_HEAD]
