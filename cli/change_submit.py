@@ -39,8 +39,9 @@ def build_change(
 ) -> ChangeInput:
     policy = policy or registry.get(registry.DEFAULT_CHANGE_POLICY, ChangePolicy)
     org = registry.get(policy.organisation, Organisation)
-    if title_problem(title):
-        raise SubmitError(title_problem(title))
+    refusal = title_problem(title)  # not `problem`: that names the problem this change fixes
+    if refusal:
+        raise SubmitError(refusal)
     if org.person(requested_by) is None:
         raise SubmitError(f"unknown user {requested_by!r} (set --as or ITSM_USER)")
     if not cis:

@@ -383,4 +383,5 @@ def _itsm() -> str:
     here = os.path.join(os.path.dirname(sys.executable), "itsm")
     if shutil.which("itsm") == here or not os.path.exists(here):
         return "itsm"
-    return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else here
+    relative = os.path.relpath(here)
+    return here if relative.startswith("..") else relative

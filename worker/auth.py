@@ -135,8 +135,9 @@ class StartVerifier:
 
 # --- client side ---------------------------------------------------------------------------------
 
-def _encode(converter, credential: Credential):
-    return converter.payload_converter.to_payloads([credential.model_dump()])[0]
+def _encode(payload_converter, credential: Credential):
+    """The `itsm-credential` header's payload (a client's converter, or a workflow's)."""
+    return payload_converter.to_payloads([credential.model_dump()])[0]
 
 
 def client_interceptor(signer: Signer, converter, clock=None, as_worker: bool = False):
@@ -152,7 +153,7 @@ def client_interceptor(signer: Signer, converter, clock=None, as_worker: bool = 
         now = await clock() if clock is not None else None
         credential = signer.credential(kind, workflow_id, name, args, user, now,
                                        signer="worker" if as_worker else "user")
-        return {**(headers or {}), HEADER: _encode(converter, credential)}
+        return {**(headers or {}), HEADER: _encode(converter.payload_converter, credential)}
 
     class Outbound(OutboundInterceptor):
         async def start_workflow(self, input):
@@ -234,8 +235,7 @@ def worker_interceptor(keyring: Keyring | None):
             nonce = hashlib.sha256(f"{info.run_id}:{self._count}".encode()).hexdigest()[:32]
             credential = keyring.worker.credential(kind, workflow_id, name, args, WORKER, workflow.now(),
                                                    signer="worker", nonce=nonce, carried=carried)
-            payload = workflow.payload_converter().to_payloads([credential.model_dump()])[0]
-            return {**(headers or {}), HEADER: payload}
+            return {**(headers or {}), HEADER: _encode(workflow.payload_converter(), credential)}
 
         async def start_child_workflow(self, input):
             if keyring is not None:

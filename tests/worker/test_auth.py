@@ -35,17 +35,6 @@ async def submit(env, client, task_queue, requested_by="alice"):
     return change, change_ops.submit(client, change, task_queue)
 
 
-@pytest.fixture
-async def tracked(request):
-    ids: list[str] = []
-    yield ids
-    env = request.getfixturevalue("live" if "live" in request.fixturenames else "env")
-    for run_id in ids:
-        handle = env.client.get_workflow_handle(run_id)
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate("test teardown")
-
-
 async def test_only_verified_actors_decide_and_refusals_never_enter_history(env, task_queue, db, channel, keys,
                                                                             tracked):
     alice, bob = signed_client(env, keys["alice"][0]), signed_client(env, keys["bob"][0])

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from cli import change_ops, incident_ops, problem_ops, request_ops
@@ -49,20 +49,6 @@ class Forger:
                                               task_queue=spec["task_queue"])
 
 
-@pytest.fixture
-async def runs(live):
-    """Ids of runs a test starts, terminated afterwards if still open."""
-    ids: list[str] = []
-    yield ids
-    for run_id in reversed(ids):
-        handle = live.client.get_workflow_handle(run_id)
-        try:
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate("test teardown")
-        except Exception:  # noqa: BLE001 (never started)
-            pass
-
-
 async def failure_of(live, run_id: str) -> str:
     """How a run failed (a run that goes on instead fails the test, after 20 s)."""
     with pytest.raises(WorkflowFailureError) as failed:
@@ -86,7 +72,7 @@ async def as_child(live, task_queue: str, workflow_type: str, arg) -> str:
 
 # --- 1. child starts ----------------------------------------------------------------------------
 
-async def test_a_change_started_as_another_workflows_child_is_verified(live, task_queue, db, channel, keys, runs):
+async def test_a_change_started_as_another_workflows_child_is_verified(live, task_queue, db, channel, keys, tracked):
     """A change on critical db-prod-1, under a policy whose made-up standard template covers it
     (no approval), started as a child from another task queue: it never runs."""
     now = await live.get_current_time()
@@ -96,7 +82,7 @@ async def test_a_change_started_as_another_workflows_child_is_verified(live, tas
     change = build_change(change_id=new_id("CHG"), title="Drop the payments schema", cis=["db-prod-1"],
                           change_type=ChangeType.STANDARD, template="anything", start=now + timedelta(minutes=5),
                           end=now + timedelta(minutes=30), requested_by="alice", now=now, policy=forged_policy)
-    runs.append(change.id)
+    tracked.append(change.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await as_child(live, task_queue, "ChangeWorkflow", change)
         assert await failure_of(live, change.id) == (
@@ -105,7 +91,7 @@ async def test_a_change_started_as_another_workflows_child_is_verified(live, tas
     assert rows(db, "SELECT change_id FROM change_calendar") == []
 
 
-async def test_an_item_started_as_another_workflows_child_is_verified(live, task_queue, db, channel, keys, runs):
+async def test_an_item_started_as_another_workflows_child_is_verified(live, task_queue, db, channel, keys, tracked):
     """A 365-day VPN grant with no approval, as an item started by another workflow."""
     vpn = build_request(item_name="vpn-access", raw={"duration": "5", "reason": "travel"}, requested_by="alice")
     plan = vpn.plans[0]
@@ -113,7 +99,7 @@ async def test_an_item_started_as_another_workflows_child_is_verified(live, task
                                      "item": plan.item.model_copy(update={"approval": None})})
     item = ItemInput(id=plan.id, request_id=vpn.id, plan=forged, requested_by="alice", requested_for="alice",
                      organisation=vpn.organisation, calendar=vpn.calendar)
-    runs.append(item.id)
+    tracked.append(item.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await as_child(live, task_queue, "ItemWorkflow", item)
         assert await failure_of(live, item.id) == "ItemWorkflow runs only as part of a request: submit the request"
@@ -145,14 +131,14 @@ def _in_service_desk(org, user: str):
      "organisation acme@1 does not match this worker's definition acme@1 (update the client's definitions)"),
 ])
 async def test_the_dedup_router_opens_only_incidents_with_the_workers_definitions(
-        live, task_queue, db, channel, keys, runs, monkeypatch, forge, expected):
+        live, task_queue, db, channel, keys, tracked, monkeypatch, forge, expected):
     """alice signs her own `attach_or_open` honestly, but the incident it carries brings a
     policy that posts to an internal listener, or an organisation that makes her a responder."""
     key = f"mon:web-01:{uuid.uuid4()}"
     with webhook_receiver() as (url, received):  # listed in ITSM_WEBHOOK_ALLOW: only the check stops it
         incident = forge(build_incident(title="web-01 down", ci="web-01", impact=1, urgency=1, opened_by="alice",
                                         dedup_key=key), url)
-        runs.extend([incident_ops.router_id(key), incident.id])
+        tracked.extend([incident_ops.router_id(key), incident.id])
         async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
             alice = signed_client(live, keys["alice"][0])
             assert await refusal(incident_ops.open_incident(alice, incident, task_queue)) == expected
@@ -173,14 +159,14 @@ async def _never_started(live, run_id: str) -> bool:
 
 # --- 3. replay across continue-as-new -------------------------------------------------------------
 
-async def test_a_captured_update_is_refused_after_continue_as_new(live, task_queue, db, channel, keys, runs,
+async def test_a_captured_update_is_refused_after_continue_as_new(live, task_queue, db, channel, keys, tracked,
                                                                   monkeypatch):
     short = registry.get("acme-incident").model_copy(update={"name": "acme-incident-short",
                                                              "continue_as_new_after": 50})
     monkeypatch.setitem(registry.BUILTIN, short.name, short)
     incident = build_incident(title="api latency", ci="web-01", impact=2, urgency=2, opened_by="alice",
                               policy_name=short.name)
-    runs.append(incident.id)
+    tracked.append(incident.id)
     alice = signed_client(live, keys["alice"][0])
     replayer = Replaying()
     replaying = signed_client(live, keys["alice"][0], replayer)
@@ -204,17 +190,17 @@ async def test_a_captured_update_is_refused_after_continue_as_new(live, task_que
 
 # --- 4. carried state -----------------------------------------------------------------------------
 
-async def test_a_start_cannot_carry_a_made_up_state(live, task_queue, db, channel, keys, runs):
+async def test_a_start_cannot_carry_a_made_up_state(live, task_queue, db, channel, keys, tracked):
     alice = signed_client(live, keys["alice"][0])
     honest = build_incident(title="disk full", ci="web-01", impact=2, urgency=2, opened_by="alice")
-    runs.append(honest.id)
+    tracked.append(honest.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         status, _ = await incident_ops.open_incident(alice, honest, task_queue)
         made_up = status.model_copy(update={"state": "resolved", "acknowledged_by": "grace",
                                             "acknowledged_at": status.opened_at, "resolved_at": status.opened_at})
         forged = build_incident(title="disk full", ci="web-01", impact=2, urgency=2, opened_by="alice")
         forged = forged.model_copy(update={"carried": made_up.model_copy(update={"id": forged.id})})
-        runs.append(forged.id)
+        tracked.append(forged.id)
         with pytest.raises(StartRefused) as refused:
             await incident_ops.open_incident(alice, forged, task_queue)
     assert str(refused.value) == "carried state is accepted only on the run's own continue-as-new"
@@ -230,13 +216,13 @@ def _in_problem_managers(org, user: str):
 
 
 @pytest.mark.parametrize("signer", [None, "alice"])
-async def test_a_start_that_names_no_user_is_the_workers_only(live, task_queue, db, channel, keys, runs, signer):
+async def test_a_start_that_names_no_user_is_the_workers_only(live, task_queue, db, channel, keys, tracked, signer):
     """A problem with no opener and an organisation that makes alice a problem manager: she
     would write a "known error" workaround into the CMDB that every later incident shows."""
     problem = build_problem(title="Recurring outages", ci="db-prod-1", opened_by="alice")
     problem = problem.model_copy(update={"opened_by": None,
                                          "organisation": _in_problem_managers(problem.organisation, "alice")})
-    runs.append(problem.id)
+    tracked.append(problem.id)
     client = signed_client(live, keys[signer][0] if signer else None)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await client.start_workflow("ProblemWorkflow", problem, id=problem.id, task_queue=task_queue)
@@ -246,14 +232,14 @@ async def test_a_start_that_names_no_user_is_the_workers_only(live, task_queue, 
     assert rows(db, "SELECT * FROM known_error") == []
 
 
-async def test_the_workers_own_suggestion_starts(live, task_queue, db, channel, keys, runs):
+async def test_the_workers_own_suggestion_starts(live, task_queue, db, channel, keys, tracked):
     """Three incidents on one CI: the worker suggests a problem, signed with its own key."""
     alice = signed_client(live, keys["alice"][0])
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         for number in range(3):
             incident = build_incident(title=f"web-02 slow {number}", ci="web-02", impact=3, urgency=3,
                                       opened_by="alice")
-            runs.append(incident.id)
+            tracked.append(incident.id)
             status, _ = await incident_ops.open_incident(alice, incident, task_queue)
         for _ in range(50):
             status = await incident_ops.status(live.client, incident.id)
@@ -261,20 +247,20 @@ async def test_the_workers_own_suggestion_starts(live, task_queue, db, channel, 
                 break
             await asyncio.sleep(0.1)
         assert status.problem, "no problem was suggested"
-        runs.append(status.problem)
+        tracked.append(status.problem)
         problem = await problem_ops.status(live.client, status.problem)
     assert problem.state == ProblemState.NEW and len(problem.incidents) == 3
 
 
 # --- 6. signals -----------------------------------------------------------------------------------
 
-async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_queue, db, channel, keys, runs):
+async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_queue, db, channel, keys, tracked):
     alice = signed_client(live, keys["alice"][0])
     laptop = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "x"}, requested_by="alice")
     item_id = laptop.plans[0].id
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await request_ops.submit(alice, laptop, task_queue)
-        runs.extend([laptop.id, item_id])
+        tracked.extend([laptop.id, item_id])
         await signed_client(live, None).get_workflow_handle(item_id).signal("cancel", "forged")
         await signed_client(live, keys["alice"][0]).get_workflow_handle(item_id).signal("cancel", "forged")
         item = await asyncio.wait_for(request_ops.status(live.client, item_id), 30)
@@ -287,7 +273,7 @@ async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_qu
 
         status = await asyncio.wait_for(
             request_ops.cancel(alice, laptop.id, CancelRequestInput(actor="alice", reason="not needed")), 30)
-        runs.extend(t.task_id for t in (await request_ops.status(live.client, item_id)).tasks if t.task_id)
+        tracked.extend(t.task_id for t in (await request_ops.status(live.client, item_id)).tasks if t.task_id)
     assert status.state.value == "canceled"
     from cli.audit import audit_trail
 
@@ -298,10 +284,10 @@ async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_qu
 
 
 async def test_a_problems_change_closed_signal_needs_the_workers_credential(live, task_queue, db, channel, keys,
-                                                                          runs):
+                                                                          tracked):
     carol = signed_client(live, keys["carol"][0])
     problem = build_problem(title="Recurring outages", ci="web-01", opened_by="carol")
-    runs.append(problem.id)
+    tracked.append(problem.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await problem_ops.open_problem(carol, problem, task_queue)
         await problem_ops.update(carol, problem.id, "investigate", ActorInput(actor="carol"))
@@ -311,19 +297,19 @@ async def test_a_problems_change_closed_signal_needs_the_workers_credential(live
     assert status.state == ProblemState.INVESTIGATING and status.changes == []
 
 
-async def test_a_change_that_fails_to_start_is_unlinked_under_auth(live, task_queue, db, channel, keys, runs):
+async def test_a_change_that_fails_to_start_is_unlinked_under_auth(live, task_queue, db, channel, keys, tracked):
     """The CLI links a change to its problem, then starts it; a refused start tells the problem
     so with a verified update, not an unsigned signal the worker would drop."""
     carol = signed_client(live, keys["carol"][0])
     problem = build_problem(title="Recurring outages", ci="web-01", opened_by="carol")
-    runs.append(problem.id)
+    tracked.append(problem.id)
     now = await live.get_current_time()
     change = build_change(change_id=new_id("CHG"), title="Fix the pool", cis=["web-01"],
                           change_type=ChangeType.NORMAL, start=now + timedelta(hours=1),
                           end=now + timedelta(hours=2), requested_by="carol", now=now,
                           policy=registry.get("acme-demo"), problem=problem.id)
     forged = change.model_copy(update={"policy": change.policy.model_copy(update={"version": 9})})
-    runs.append(change.id)
+    tracked.append(change.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await problem_ops.open_problem(carol, problem, task_queue)
         await problem_ops.update(carol, problem.id, "investigate", ActorInput(actor="carol"))
@@ -332,6 +318,6 @@ async def test_a_change_that_fails_to_start_is_unlinked_under_auth(live, task_qu
         status = await problem_ops.status(live.client, problem.id)
         assert [(c.id, c.outcome) for c in status.changes] == [(change.id, "canceled")]
         fresh = change.model_copy(update={"id": new_id("CHG")})
-        runs.append(fresh.id)
+        tracked.append(fresh.id)
         started = await change_ops.submit(carol, fresh, task_queue)
     assert started.state == ChangeState.AUTHORIZE
