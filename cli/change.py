@@ -23,8 +23,8 @@ def change_group() -> None:
 @click.option("--type", "change_type", type=click.Choice(["normal", "standard", "emergency"]), default="normal",
               show_default=True)
 @click.option("--template", help="Pre-approved template (standard changes).")
-@click.option("--start", required=True, help="Planned start, ISO-8601 with offset, or 'now'.")
-@click.option("--end", required=True, help="Planned end, ISO-8601 with offset.")
+@click.option("--start", required=True, help="Planned start: ISO-8601 with offset, 'now', or from now ('+2h').")
+@click.option("--end", required=True, help="Planned end: ISO-8601 with offset, or from now ('+1h').")
 @click.option("--outage", is_flag=True, help="The change requires a service outage.")
 @click.option("--description", default="", help="Longer description.")
 @click.option("--problem", help="The problem this change fixes (PRB-...): a successful close resolves it.")

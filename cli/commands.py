@@ -69,8 +69,9 @@ def timeline_card(status, rows: list[tuple[str, str]]) -> str:
     lines = [f"{status.id}  {status.title}", *(f"  {k:<{width}}{v}" for k, v in rows), "  timeline"]
     timeline = [f"    {short_time(e.time)}  {e.actor:<7} {e.action:<15} {e.details}" for e in status.events]
     omitted = getattr(status, "events_omitted", 0)
-    if omitted:  # the run keeps head and tail; `itsm runs history` has every step
-        timeline.insert(TIMELINE_HEAD, f"    … {omitted} more event(s): itsm runs history {status.id}")
+    if omitted:  # the run keeps head and tail (its memo the tail); `itsm runs history` has every step
+        at = TIMELINE_HEAD if len(status.events) > TIMELINE_HEAD else 0
+        timeline.insert(at, f"    … {omitted} more event(s): itsm runs history {status.id}")
     lines += timeline
     lines += [f"  notice     {n}" for n in status.notices]
     return "\n".join(lines)

@@ -81,10 +81,12 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from cli.ops import InputRefused, StartRefused
+    from cli.ops import InputRefused, StartRefused, Unread
 
     if isinstance(err, (StartRefused, InputRefused)):
         return ValidationFailed(str(err))
+    if isinstance(err, Unread):
+        return EnvironmentTrouble(str(err))
     no_worker = f"no worker answered in {timeout_seconds():.0f}s; is `itsm worker` running?"
     if isinstance(err, WorkflowUpdateFailedError):
         cause = err.cause
@@ -135,14 +137,26 @@ def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) 
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
+    """ISO-8601 with an offset, `now`, or `+<duration>` from now in the definitions' spelling
+    (`+30m`, `+2h`, `+1d`)."""
     if value is None:
         return None
     if value == "now":
         return datetime.now(timezone.utc)
+    if value.startswith("+"):
+        from datetime import timedelta
+
+        from definitions.base import parse_duration
+
+        ahead = parse_duration(value[1:])
+        if not isinstance(ahead, timedelta):
+            raise ValidationFailed(f"{name}: {value!r} is not a time from now (e.g. +30m, +2h, +1d)")
+        return datetime.now(timezone.utc) + ahead
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationFailed(f"{name}: {value!r} is not an ISO-8601 time (e.g. 2026-11-24T22:00+00:00)") from None
+        raise ValidationFailed(f"{name}: {value!r} is not an ISO-8601 time (e.g. 2026-11-24T22:00+00:00), "
+                               "'now' or '+2h'") from None
     if moment.tzinfo is None:
         raise ValidationFailed(f"{name}: {value!r} needs a UTC offset (e.g. +00:00 or Z)")
     return moment
@@ -222,17 +236,21 @@ def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) ->
 
 
 def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> None:
+    """`show`: live when a worker answers, else the status the run published, with its time
+    and why it may be stale (JSON: `as_of` and `stale`)."""
     async def work(temporal):
         from cli import ops
 
-        return await ops.status(temporal, run_id, result_type)
+        return await ops.read(temporal, run_id, result_type)
 
-    status = run(work, subject=run_id)
+    read = run(work, subject=run_id)
     if as_json:
-        emit_json(to_json_model(status))
+        emit_json({**to_json_model(read.status), **({"as_of": read.as_of, "stale": read.stale} if read.stale else {})})
         return
-    click.echo(formatter(status))
-    click.echo(f"  {'ui':<11}{ui_link(status.id)}")
+    click.echo(formatter(read.status))
+    click.echo(f"  {'ui':<11}{ui_link(read.status.id)}")
+    if read.stale:
+        click.echo(f"  {'as of':<11}{short_time(read.as_of)}, may be stale: {read.stale}")
 
 
 async def require_worker(client, queue: str) -> None:
@@ -247,8 +265,9 @@ async def require_worker(client, queue: str) -> None:
         namespace=client.namespace, task_queue=TaskQueue(name=queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    # A worker re-polls a few seconds after the server restarts: give it that long.
-    for _ in range(10):
+    # A worker re-polls a few seconds after the server restarts, and one just started
+    # (`itsm worker &` before a submit) takes seconds to poll: give it that long.
+    for _ in range(20):
         if (await client.workflow_service.describe_task_queue(request)).pollers:
             return
         await asyncio.sleep(0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError,
@@ -139,7 +139,7 @@ async def keyed(client: Client, arg: Any, prefix: str, key: str, result_type: ty
             raise StartRefused(f"idempotency key {key!r} gives {run_id}, which another start took; choose another key")
         try:
             return arg, await status(client, run_id, result_type, rpc_timeout)
-        except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError, RPCError):
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError, RPCError, Unread):
             raise StartedWaiting(run_id) from None
     return arg.model_copy(update={"id": keyed_id(prefix, key, today)}), None
 
@@ -201,9 +201,71 @@ STATE_RETRY_DELAY = 0.5
 
 
 async def status(client: Client, run_id: str, result_type: type, rpc_timeout: timedelta | None = None):
-    """Closed runs are read from their result (no worker needed); open ones are queried."""
+    """The run's status: see `read`."""
+    return (await read(client, run_id, result_type, rpc_timeout)).status
+
+
+class Read(NamedTuple):
+    """A status, and when it was not read live: the time it was published and why."""
+
+    status: Any
+    as_of: str | None = None
+    stale: str | None = None
+    events_from_tail: bool = False
+
+
+class Unread(Exception):
+    """No worker answered, and the run has published no status yet."""
+
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+async def read(client: Client, run_id: str, result_type: type, rpc_timeout: timedelta | None = None) -> Read:
+    """Closed runs are read from their result; open ones are queried when a worker polls
+    their queue and its workflow task is not failing, else (or when the query gets no
+    answer in QUERY_TIMEOUT) read from the status the run keeps in its memo, marked with
+    its time and why it may be stale. Reads need no worker."""
+    from workflows.base import MEMO_STATUS
+
     handle = client.get_workflow_handle(run_id, result_type=result_type)
     description = await handle.describe(rpc_timeout=rpc_timeout)
     if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result(rpc_timeout=rpc_timeout)
-    return await handle.query("status", result_type=result_type, rpc_timeout=rpc_timeout)
+        return Read(await handle.result(rpc_timeout=rpc_timeout))
+    raw = description.raw_description
+    failing = raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        reason = f"the run is {description.status.name.lower().replace('_', ' ')}"
+    elif failing:
+        reason = f"its workflow task is failing (attempt {raw.pending_workflow_task.attempt}: itsm runs show {run_id})"
+    elif not await _polled(client, description.task_queue, rpc_timeout):
+        reason = "no worker is polling its task queue (is `itsm worker` running?)"
+    else:
+        wait = min(rpc_timeout or QUERY_TIMEOUT, QUERY_TIMEOUT)
+        try:  # bounded as a whole: the client retries some RPC failures within it
+            return Read(await asyncio.wait_for(handle.query("status", result_type=result_type, rpc_timeout=wait),
+                                               wait.total_seconds()))
+        except (RPCError, asyncio.TimeoutError):
+            reason = f"no worker answered in {wait.total_seconds():.0f}s"
+    published = (await description.memo()).get(MEMO_STATUS)
+    if not published:
+        if description.status != WorkflowExecutionStatus.RUNNING:  # closed before it published: replay it
+            return Read(await handle.query("status", result_type=result_type, rpc_timeout=rpc_timeout))
+        raise Unread(f"{run_id} has published no status yet, and {reason}")
+    return Read(result_type.model_validate(published["value"]), as_of=published["at"], stale=reason,
+                events_from_tail=published.get("events") == "tail")
+
+
+async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None) -> bool:
+    """Whether a worker polls `queue` (one that died lately is still listed: the query's
+    timeout covers it); True when the server cannot tell."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue),
+                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    try:
+        return bool((await client.workflow_service.describe_task_queue(request, timeout=rpc_timeout)).pollers)
+    except RPCError:
+        return True

@@ -165,15 +165,18 @@ def show_cmd(request_id, as_json):
     """Items, approvals, tasks with states and assignees, fulfillment SLA."""
 
     async def work(client):
-        from cli import request_ops
+        from cli import ops, request_ops
+        from workflows.request_models import RequestStatus
 
-        request = await request_ops.status(client, request_id)
-        return request, await request_ops.items(client, request)
+        read = await ops.read(client, request_id, RequestStatus)
+        return read, await request_ops.items(client, read.status)
 
-    request, items = run(work, subject=request_id)
+    read, items = run(work, subject=request_id)
+    request = read.status
     if as_json:
         emit_json({**to_json_model(request), "items": [
-            to_json_model(i) if i else {**ref.model_dump(mode="json")} for ref, i in zip(request.items, items)]})
+            to_json_model(i) if i else {**ref.model_dump(mode="json")} for ref, i in zip(request.items, items)],
+            **({"as_of": read.as_of, "stale": read.stale} if read.stale else {})})
         return
     click.echo(f"{request.id}  {request.title} for {request.requested_for}: {request.state.value}")
     for ref, item in zip(request.items, items):
@@ -190,6 +193,8 @@ def show_cmd(request_id, as_json):
                                          "(fallback)" if task.fallback else "") if x)
             click.echo(f"    task {task.name}: {task.state.value} {extra}")
     click.echo(f"  ui  {ui_link(request.id)}")
+    if read.stale:
+        click.echo(f"  as of  {short_time(read.as_of)}, may be stale: {read.stale}")
 
 
 @request_group.command("list")

@@ -8,14 +8,24 @@ import click
 
 from cli.common import EnvironmentTrouble, ValidationFailed, quiet_runtime
 
-port_option = click.option("--port", default=7233, show_default=True, help="gRPC port of the embedded server.")
+def _default_port() -> int:
+    """The port of TEMPORAL_ADDRESS when it names this machine, so the server starts where the
+    CLI and the worker look for it; else 7233."""
+    import os
+
+    host, _, port = os.environ.get("TEMPORAL_ADDRESS", "").rpartition(":")
+    return int(port) if host in ("localhost", "127.0.0.1") and port.isdigit() else 7233
+
+
+port_option = click.option("--port", type=int, default=_default_port, show_default="7233, or TEMPORAL_ADDRESS's",
+                           help="gRPC port of the embedded server.")
 
 
 def _server(port: int, ui_port: int | None = None, db: str | None = None, headless: bool = False):
     from worker.server import STATE_DIR, DevServer
 
     return DevServer(port=port, ui_port=ui_port or port + 1000, db=Path(db) if db else STATE_DIR / "temporal.db",
-                     headless=headless)
+                     headless=headless, state_dir=STATE_DIR)
 
 
 @click.group("server")

@@ -82,6 +82,9 @@ class DevServer:
     http_port: int | None = None
     # The UI's codec server (`itsm codec-server`), so it shows encrypted payloads decoded.
     codec_endpoint: str | None = field(default_factory=lambda: os.environ.get("ITSM_CODEC_ENDPOINT") or None)
+    # Where the pid and log files live [default: beside the db]. The CLI keeps them in
+    # ITSM_HOME whatever --db says, so `server stop|status --port` finds the server.
+    state_dir: Path | None = None
 
     @property
     def address(self) -> str:
@@ -93,11 +96,11 @@ class DevServer:
 
     @property
     def pid_file(self) -> Path:
-        return self.db.parent / f"server-{self.port}.pid"
+        return (self.state_dir or self.db.parent) / f"server-{self.port}.pid"
 
     @property
     def log_file(self) -> Path:
-        return self.db.parent / f"server-{self.port}.log"
+        return (self.state_dir or self.db.parent) / f"server-{self.port}.log"
 
     def command(self) -> list[str]:
         cmd = [
@@ -122,6 +125,7 @@ class DevServer:
 
     def spawn(self, detach: bool) -> subprocess.Popen:
         self.db.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
         process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -146,6 +146,8 @@ class ApprovalHooks(Protocol):
 
     async def notify(self, step: str, template: str, groups: list[str], extra: dict) -> None: ...
 
+    def spell(self, duration: timedelta) -> str: ...
+
 
 async def run_chain(
     state: ApprovalState,
@@ -179,7 +181,7 @@ async def _wait_for_level(
 ) -> bool | None:
     decided = lambda: level.status != LevelStatus.WAITING  # noqa: E731
     while True:
-        summary = f"level {level.level} {level.name!r} waits for {level.group} (timeout {level_def.timeout})"
+        summary = f"level {level.level} {level.name!r} waits for {level.group} (timeout {hooks.spell(level_def.timeout)})"
         if await hooks.wait(decided, level_def.timeout, summary):
             if level.status == LevelStatus.WAITING:
                 return None
@@ -188,7 +190,7 @@ async def _wait_for_level(
         if not can_escalate:
             state._close_level(
                 level, LevelStatus.TIMED_OUT, hooks.now(),
-                f"level {level.level} {level.name!r} timed out after {level_def.timeout}"
+                f"level {level.level} {level.name!r} timed out after {hooks.spell(level_def.timeout)}"
                 + (f" and {level.escalations} escalation(s)" if level.escalations else ""),
             )
             return False

@@ -4,7 +4,7 @@ search attributes. Deterministic only."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 from temporalio import workflow
@@ -14,6 +14,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.models import NotifyInput, NotifyResult, Recipient
     from definitions.org import Organisation
+    from definitions.base import format_duration
+    from definitions.text import shorten
     from workflows.search_attributes import keys as _search_attribute_keys
 
 SEARCH_ATTRIBUTES = _search_attribute_keys()
@@ -32,6 +34,15 @@ CMDB_OPTIONS = dict(
 
 REFUSED, WRONG_STATE = "Refused", "WrongState"
 
+# The status a run publishes in its memo (key MEMO_STATUS) for reads that need no worker:
+# compact (the last MEMO_EVENTS events of the timeline, texts cut to MEMO_TEXT), once per
+# workflow task in which what it shows changed. Runs started before this replay without it.
+MEMO_STATUS, MEMO_EVENTS, MEMO_TEXT = "status", 10, 500
+STATUS_PATCH = "itsm-memo-status"
+# Durations in history and state text in the definitions' spelling (`2d`, `30m`), not
+# Python's (`2 days, 0:00:00`); runs started before replay with the old text.
+DURATION_PATCH = "duration-spelling"
+
 
 def refuse(message: str) -> None:
     """Reject an update: validators raise this, so nothing reaches history."""
@@ -43,6 +54,29 @@ def refuse_state(message: str) -> None:
     already showed (an update that arrives with the event that moves the run on is validated
     before that event is applied), so a client may send it once more, a moment later."""
     raise ApplicationError(message, type=WRONG_STATE, non_retryable=True)
+
+
+def compact_status(status: dict) -> dict:
+    """`{"value": status, "events": "all"|"tail"}`: the timeline cut to its last MEMO_EVENTS
+    (a count of the rest kept), texts to MEMO_TEXT characters, fractions to one decimal."""
+    events = status.get("events")
+    tail = isinstance(events, list) and len(events) > MEMO_EVENTS
+    if tail:
+        status = {**status, "events": events[-MEMO_EVENTS:],
+                  "events_omitted": status.get("events_omitted", 0) + len(events) - MEMO_EVENTS}
+    return {"value": _compact(status), "events": "tail" if tail else "all"}
+
+
+def _compact(value):
+    if isinstance(value, str):
+        return shorten(value, MEMO_TEXT)
+    if isinstance(value, float):
+        return round(value, 1)
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
 
 
 class SettleUpdate:
@@ -66,10 +100,52 @@ class ProcessWorkflow:
 
     _blocked_on: Callable[[], bool] | None = None
     _notices: list[str]
+    _publishes_status = False
+    _spells_durations = False
+    _published_status: dict | None = None
 
     def _init_base(self) -> None:
         self._blocked_on = None
         self._notices = []
+        # Decided in the first activation, before the verified-start local activity (a patch
+        # checked after it can fall into another workflow task live than on replay).
+        self._publishes_status = workflow.patched(STATUS_PATCH)
+        self._published_status = None
+        self._spells_durations = workflow.patched(DURATION_PATCH)
+
+    def spell(self, duration: timedelta) -> str:
+        """A duration as history and state text show it."""
+        return format_duration(duration) if self._spells_durations else str(duration)
+
+    def spell_time(self, moment: datetime) -> str:
+        """A time as state text shows it (to the second, UTC), not full ISO with microseconds."""
+        return f"{moment:%Y-%m-%d %H:%M:%S}Z" if self._spells_durations else moment.isoformat()
+
+    def status(self):
+        raise NotImplementedError
+
+    def publish_status(self) -> None:
+        """Keep the status current in the memo from now on (call first thing in `run`): a
+        coroutine waits until what `status()` shows differs from what was published and
+        the main loop is not about to run (so an update that wakes it is published with
+        what it led to, in one upsert), then upserts it."""
+        if self._publishes_status:
+            self._publisher = asyncio.ensure_future(self._keep_status_published())
+
+    async def _keep_status_published(self) -> None:
+        while True:
+            await workflow.wait_condition(self._status_to_publish)
+            assert self._published_status is not None
+            workflow.upsert_memo({MEMO_STATUS: {"at": workflow.now().isoformat(), **self._published_status}})
+
+    def _status_to_publish(self) -> bool:
+        if self._blocked_on is not None and self._blocked_on():
+            return False  # the main loop wakes with this: publish what it leads to
+        current = compact_status(self.status().model_dump(mode="json"))
+        if current == self._published_status:
+            return False
+        self._published_status = current
+        return True
 
     def interrupted(self) -> bool:
         """True when a pending request (e.g. cancel) must wake every wait."""

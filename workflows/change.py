@@ -50,6 +50,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
 
     @workflow.run
     async def run(self, change: ChangeInput) -> ChangeStatus:
+        self.publish_status()
         phases = {
             ChangeType.STANDARD: [self._schedule, self._implement, self._review],
             ChangeType.NORMAL: [self._assess, self._authorize, self._schedule, self._implement, self._review],
@@ -144,7 +145,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
             slot = next_slot(windows, policy.blackouts, now, duration) or now
         self._status.original_start = self._status.original_start or self._status.planned_start
         self._status.planned_start, self._status.planned_end = slot, slot + duration
-        self._notices.append(f"planned start passed during approval; moved to {slot.isoformat()}")
+        self._notices.append(f"planned start passed during approval; moved to {self.spell_time(slot)}")
 
     async def _implement(self) -> bool:
         await self._enter(ChangeState.IMPLEMENT)
@@ -153,7 +154,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         overrun = self._status.planned_end - workflow.now()
         if overrun > timedelta(0) and await self.wait(done, overrun, "until planned end"):
             return True
-        self._notices.append(f"implementation overran its planned end {self._status.planned_end.isoformat()}")
+        self._notices.append(f"implementation overran its planned end {self.spell_time(self._status.planned_end)}")
         await self.notify("overrun", "change_overrun", [self._change.policy.notify_group])
         await self.wait(done, None, "implementation to complete")
         return True

@@ -53,6 +53,7 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
 
     @workflow.run
     async def run(self, inc: IncidentInput) -> IncidentStatus:
+        self.publish_status()
         if inc.carried is None:
             now = workflow.now()
             self._event(inc.opened_by, "opened", f"{self._s.priority.value} on {inc.ci or '-'} for {inc.group}")
@@ -107,7 +108,7 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
                                       {"clock": name, "percent": percent}))
         if self._s.state == S.RESOLVED and now >= self._s.resolved_at + self._policy.reopen_window:
             self._s.state, self._s.closed_at = S.CLOSED, self._s.resolved_at + self._policy.reopen_window
-            self._event("system", "closed", f"no reopen within {self._policy.reopen_window}")
+            self._event("system", "closed", f"no reopen within {self.spell(self._policy.reopen_window)}")
 
     def _notice_recipients(self, percent: int) -> list[str]:
         targets = next((n.to for n in self._policy.sla_notices if n.percent == percent), [])

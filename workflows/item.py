@@ -51,6 +51,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
 
     @workflow.run
     async def run(self, item: ItemInput) -> ItemStatus:
+        self.publish_status()
         self._event(item.requested_by, "requested", ", ".join(f"{k}={v}" for k, v in item.plan.variables.items()))
         # Items started before the SLA watcher existed replay without it (tests/histories).
         watcher = asyncio.create_task(self._watch_sla()) if workflow.patched("fulfillment-sla-watch") else None

@@ -27,6 +27,9 @@ class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
         self._actions: list[tuple] = []
         self._dirty = False
         self._published_state = ProblemState.NEW
+        # A resolved problem has retired its known error already: closing it ends nothing
+        # more (runs started before recorded a second, empty problem_ended).
+        self._end_once = workflow.patched("problem-end-once")
         self._s = ProblemStatus(
             id=problem.id, title=problem.title, description=problem.description, ci=problem.ci,
             opened_by=problem.opened_by or SYSTEM, opened_at=workflow.now(), suggested=problem.opened_by is None,
@@ -37,9 +40,10 @@ class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
 
     @workflow.run
     async def run(self, problem: ProblemInput) -> ProblemStatus:
+        self.publish_status()
         if self._s.suggested:
             how = (f"suggested: {len(problem.incidents)} incidents on {problem.ci} within "
-                   f"{self._policy.suggest_window}")
+                   f"{self.spell(self._policy.suggest_window)}")
         else:
             how = f"on {problem.ci}"
         self._event(self._s.opened_by, "opened", how)

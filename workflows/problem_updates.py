@@ -169,9 +169,11 @@ class ProblemUpdates:
         self._actions += [("end",), ("notify", "resolved", "problem_resolved", self._team(), {})]
 
     def _end(self, actor: str, state: ProblemState, action: str, reason: str) -> None:
+        ended = self._s.state == S.RESOLVED and self._end_once
         self._s.state, self._s.closed_at, self._s.reason = state, workflow.now(), reason
         self._event(actor, action, reason)
-        self._actions.append(("end",))
+        if not ended:
+            self._actions.append(("end",))
 
     def _check(self, actor: str, action: str, states: set[ProblemState], managers_only: bool = False,
                hint: str = "") -> None:

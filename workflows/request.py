@@ -49,6 +49,7 @@ class RequestWorkflow(ProcessWorkflow):
 
     @workflow.run
     async def run(self, request: RequestInput) -> RequestStatus:
+        self.publish_status()
         self._event(request.requested_by, "submitted", f"{request.item} for {request.requested_for}")
         while True:
             self._dirty = False

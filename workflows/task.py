@@ -21,6 +21,7 @@ class ManualTaskWorkflow(ProcessWorkflow):
 
     @workflow.run
     async def run(self, task: ManualTaskInput) -> ManualTaskResult:
+        self.publish_status()
         await self.notify("assigned", "task_assigned", [task.group])
         await self.wait(lambda: self._result.state != TaskState.OPEN, None, f"{task.group} to do the task")
         self.set_search_state(self._result.state.value)

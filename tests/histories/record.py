@@ -297,6 +297,14 @@ SCENARIOS = {
     "patched-request-db-read-canceled": _request_canceled,
     "patched-request-vpn-rejected": _request_vpn_rejected,
     "patched-request-db-read-task-failed": _request_task_failed,
+    # Recorded after `itsm-memo-status`, `duration-spelling` and `problem-end-once`: the status
+    # kept in the memo (one upsert per task), durations spelled `30m`, one problem_ended.
+    "memo-change-low-risk-closed": _low_risk_closed,
+    "memo-change-approval-timed-out": _timed_out,
+    "memo-incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    "memo-incident-deduplicated-reopened": _incident_deduplicated_reopened,
+    "memo-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
+    "memo-request-laptop": _request_laptop,
 }
 
 

@@ -155,6 +155,11 @@ class FakeHooks:
     async def notify(self, step, template, groups, extra=None) -> None:
         self.sent.append((self.clock, step, groups))
 
+    def spell(self, duration: timedelta) -> str:
+        from definitions.base import format_duration
+
+        return format_duration(duration)
+
 
 async def test_run_chain_escalates_at_each_timeout_then_times_out():
     state, hooks = ApprovalState.from_chain(CHAIN), FakeHooks()
@@ -167,7 +172,7 @@ async def test_run_chain_escalates_at_each_timeout_then_times_out():
     ]
     level = state.levels[0]
     assert (level.status, level.escalations, level.decided_at) == ("timed_out", 2, T0 + 3 * half_hour)
-    assert state.reason == "level 1 'change-manager' timed out after 0:30:00 and 2 escalation(s)"
+    assert state.reason == "level 1 'change-manager' timed out after 30m and 2 escalation(s)"
     assert state.levels[1].status == LevelStatus.PENDING
 
 

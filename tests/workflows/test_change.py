@@ -16,6 +16,7 @@ from activities.models import NotifyInput, Recipient, RecordChangeInput, RecordC
 from activities.notify import NotifyActivities, message_id
 from cli.change_submit import SubmitError, build_change
 from definitions import registry
+from definitions.base import format_duration
 from definitions.change import ChangeType, ConflictAction, WindowViolation
 from definitions.windows import Blackout, MaintenanceWindow
 from tests.workflows.helpers import (  # noqa: F401  (changes: the fixture)
@@ -169,7 +170,7 @@ async def test_cab_level_times_out_and_rejects(env, changes, channel):
     await sleep_until(env, cab.started_at + HOUR + SECOND)
     status = await status_of(env, status.id)
     cab = status.approvals[1]
-    assert (status.state, status.reason) == (ChangeState.REJECTED, "level 2 'cab' timed out after 1:00:00")
+    assert (status.state, status.reason) == (ChangeState.REJECTED, "level 2 'cab' timed out after 1h")
     assert (cab.status, cab.escalations) == ("timed_out", 0)
     [(duration, fired)] = await fired_timers(env, status.id)
     assert duration == HOUR and just_after(cab.decided_at, fired)
@@ -197,7 +198,7 @@ async def test_unanswered_level_escalates_then_rejects(env, changes, channel, ch
     status = await status_of(env, status.id)
     [level] = status.approvals
     assert (status.state, level.status, level.escalations) == (ChangeState.REJECTED, "timed_out", escalations)
-    assert status.reason == f"level 1 {name!r} timed out after {timeout} and {escalations} escalation(s)"
+    assert status.reason == f"level 1 {name!r} timed out after {format_duration(timeout)} and {escalations} escalation(s)"
     fired = await fired_timers(env, status.id)
     assert [duration for duration, _ in fired] == [timeout] * (escalations + 1)
     assert just_after(level.decided_at, fired[-1][1])
@@ -282,7 +283,7 @@ async def test_approval_after_planned_start_moves_to_next_slot(env, changes, cha
     assert status.state == ChangeState.SCHEDULED
     assert (status.original_start, status.planned_start, status.planned_end) == (
         opens, tomorrow, tomorrow + 90 * MINUTE)
-    assert status.notices == [f"planned start passed during approval; moved to {tomorrow.isoformat()}"]
+    assert status.notices == [f"planned start passed during approval; moved to {tomorrow:%Y-%m-%d %H:%M:%S}Z"]
     assert calendar(db, status.id) == [("web-01", utc_text(tomorrow), utc_text(tomorrow + 90 * MINUTE), "scheduled")]
     assert channel.keys() == ["submitted", "approval.1.requested", "approval.1.escalated.1", "approved", "scheduled"]
 
@@ -296,7 +297,7 @@ async def test_overrun_is_notified_once_and_implementation_continues(env, change
     await sleep_until(env, status.planned_end + SECOND)
     status = await status_of(env, status.id)
     assert status.state == ChangeState.IMPLEMENT
-    assert status.notices == [f"implementation overran its planned end {status.planned_end.isoformat()}"]
+    assert status.notices == [f"implementation overran its planned end {status.planned_end:%Y-%m-%d %H:%M:%S}Z"]
     assert channel.keys()[-1] == "overrun" and channel.sent[-1].to == emails("bob", "carol")
     assert await fired_just_after(env, status.id, [status.planned_start, status.planned_end])
 

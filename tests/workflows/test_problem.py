@@ -83,6 +83,11 @@ async def test_problem_by_hand_records_a_known_error_shown_on_new_incidents(env,
     assert (await problems.show(problem.id)).closed_at is not None
     assert [m.key.split(":", 1)[1] for m in channel.sent if m.key.startswith(problem.id)] == [
         "opened", "known_error.1", "resolved"]
+    from cli.audit import audit_trail
+
+    await env.client.get_workflow_handle(problem.id).result()
+    trail = [row["action"] for row in await audit_trail(env.client, problem.id)]
+    assert trail.count("problem_ended") == 1, trail  # resolving ended it; closing ends nothing more
 
 
 async def test_third_incident_within_the_window_suggests_exactly_one_problem(env, problems, db, channel):
