@@ -9,6 +9,7 @@ COPY activities ./activities
 COPY definitions ./definitions
 COPY worker ./worker
 COPY cli ./cli
+COPY itsmflow ./itsmflow
 RUN pip install '.[postgres,otel]' \
     && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && useradd --create-home --uid 10001 itsm \

@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 INTERNAL_UPDATES = {"settle"}
-# Who acted is the row's actor, not one of its details.
-_IDENTITY_FIELDS = ("actor", "requested_by", "opened_by")
 
 
 async def _decode(client, payloads) -> list[Any]:
@@ -33,11 +31,14 @@ def _row(moment: datetime, actor: str, action: str, details: str, verified: bool
     return row
 
 
-def _claimed(arg: dict) -> str:
-    """The user an update names: its actor, or the opener of a routed incident."""
-    for field in ("actor", "requested_by", "opened_by"):
-        if isinstance(arg.get(field), str):
-            return arg[field]
+def _claimed(arg: dict, field: str | None = None) -> str:
+    """The user an update names: its action's declared actor field, else any field that names
+    who acts (every declaration's), else the opener of a routed incident."""
+    from itsmflow.processes import claim_fields
+
+    for name in (field, *claim_fields()) if field else claim_fields():
+        if isinstance(arg.get(name), str):
+            return arg[name]
     nested = arg.get("incident")
     return _claimed(nested) if isinstance(nested, dict) else "unknown"
 
@@ -81,6 +82,10 @@ async def audit_rows(client, history) -> list[dict]:
 
     from worker.connect import failure_message
 
+    from itsmflow.processes import claim_fields, of_workflow_type
+
+    identity = claim_fields()  # who acted is the row's actor, not one of its details
+    process = None
     rows: list[dict] = []
     timers: dict[int, str] = {}
     updates: dict[str, dict] = {}  # update id -> its row, until the update completes
@@ -91,6 +96,7 @@ async def audit_rows(client, history) -> list[dict]:
         kind = event.event_type
         if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
+            process = of_workflow_type(attrs.workflow_type.name)
             args = await _decode(client, attrs.input.payloads)
             start = args[0] if args and isinstance(args[0], dict) else {}
             policy = policy_of(start)
@@ -106,7 +112,9 @@ async def audit_rows(client, history) -> list[dict]:
                     f"policy {policy}" if policy else "",
                 ) if part
             )
-            actor = start.get("requested_by") or start.get("opened_by") or "system"
+            starter = process.starter if process else None
+            actor = (start.get(starter) if starter else None) or start.get("requested_by") or start.get("opened_by") \
+                or "system"
             rows.append(_row(moment, actor, "opened" if "opened_by" in start else "submitted", details,
                              verified=_signed(attrs)))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
@@ -116,8 +124,10 @@ async def audit_rows(client, history) -> list[dict]:
                 continue
             args = await _decode(client, request.input.args.payloads)
             arg = args[0] if args and isinstance(args[0], dict) else {}
-            details = _details([{k: v for k, v in arg.items() if k not in _IDENTITY_FIELDS}])
-            updates[request.meta.update_id] = _row(moment, _claimed(arg), name, details,
+            details = _details([{k: v for k, v in arg.items() if k not in identity}])
+            action = next((a for a in process.actions if a.update == name), None) if process else None
+            updates[request.meta.update_id] = _row(moment, _claimed(arg, action.actor_field if action else None), name,
+                                                   details,
                                                    verified=_signed(request.meta, request.input))
             rows.append(updates[request.meta.update_id])
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from cli.common import force_option
-from cli.runs import PROCESSES
+from cli.common import FullHelpGroup, ProcessName, force_option
 
 
-@click.group("audit")
+@click.group("audit", cls=FullHelpGroup)
 def audit_group() -> None:
     """Audit evidence from the runs' own histories."""
 
@@ -31,7 +30,7 @@ def parse_day_or_time(value: str | None, name: str):
 @click.argument("run_id", required=False)
 @click.option("--since", help="Actions from this UTC day (YYYY-MM-DD) or ISO time on.")
 @click.option("--until", help="Actions before this day or time.")
-@click.option("--process", type=click.Choice(PROCESSES), help="Only this process (with --since).")
+@click.option("--process", type=ProcessName(), help="Only this process (with --since).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--out", metavar="FILE", help="Write to FILE instead of stdout.")
 @force_option

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from cli.common import FullHelpGroup
 
-@click.group("auth")
+
+@click.group("auth", cls=FullHelpGroup)
 def auth_group() -> None:
     """Keys that prove who approves, acknowledges or requests (ITSM_AUTH)."""
 

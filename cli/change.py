@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 import click
 
 from cli.common import (
-    ValidationFailed, actor_option, require_worker, emit_json, idempotency_option, json_option, parse_time, run, run_update,
+    FullHelpGroup, ValidationFailed, actor_option, require_worker, emit_json, idempotency_option, json_option, parse_time, run, run_update,
     short_time, show_status, timeout_seconds, to_json_model,
 )
 
 
-@click.group("change")
+@click.group("change", cls=FullHelpGroup)
 def change_group() -> None:
     """Change requests: submit, decide, implement, inspect."""
 

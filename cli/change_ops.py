@@ -17,7 +17,7 @@ async def submit(client: Client, change: ChangeInput, task_queue: str, rpc_timeo
     if change.problem:
         return await submit_for_problem(client, change, task_queue, rpc_timeout, idempotency_key)
     return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
-                                 attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
+                                 attributes=start_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
                                  idempotency_key=idempotency_key)
 
 
@@ -34,7 +34,7 @@ async def submit_for_problem(client: Client, change: ChangeInput, task_queue: st
     await link_problem(client, change, rpc_timeout)
     try:
         return await ops.start_fresh(client, "ChangeWorkflow", change, "CHG", task_queue=task_queue,
-                                     attributes=_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
+                                     attributes=start_attributes, result_type=ChangeStatus, rpc_timeout=rpc_timeout,
                                      fresh_ids=False, idempotency_key=idempotency_key)
     except Exception as err:
         # Only a start that certainly did not happen is "canceled": the id was taken, or the run
@@ -64,7 +64,7 @@ async def _exists(client: Client, run_id: str, rpc_timeout: timedelta | None) ->
     return True
 
 
-def _attributes(change: ChangeInput) -> dict:
+def start_attributes(change: ChangeInput) -> dict:
     return {"ItsmProcess": "change", "ItsmState": "new", "ItsmType": change.change_type.value,
             "ItsmRequester": change.requested_by, "ItsmCI": change.cis}
 

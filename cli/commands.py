@@ -29,10 +29,11 @@ def actor_command(group: click.Group, name: str, update: str, help_text: str, *p
     ]))
 
 
-def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str, start: str,
-                  idempotency_key: str | None = None):
+def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str | None, start: str | None,
+                  idempotency_key: str | None = None, starter=None):
     """`open`/`submit`: validate with `build()` (a refusal or an unknown definition exits 2,
-    nothing started), require a polling worker, start and return the settled result."""
+    nothing started), require a polling worker, start (`ops_module.start`, or `starter`) and
+    return the settled result."""
     from cli.common import ValidationFailed, require_worker, run, timeout_seconds
     from definitions import registry
 
@@ -48,9 +49,9 @@ def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str,
         from worker.connect import task_queue
 
         await require_worker(client, task_queue())
-        starter = getattr(importlib.import_module(ops_module), start)
-        return await starter(client, arg, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()),
-                             idempotency_key=idempotency_key)
+        begin = starter or getattr(importlib.import_module(ops_module), start)
+        return await begin(client, arg, task_queue(), rpc_timeout=timedelta(seconds=timeout_seconds()),
+                           idempotency_key=idempotency_key)
 
     return run(work)
 

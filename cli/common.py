@@ -15,6 +15,17 @@ from typing import Any, Awaitable, Callable
 import click
 
 
+class FullHelpGroup(click.Group):
+    """`-h` gives each command's whole first sentence, wrapped, never cut with "..."."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 class ValidationFailed(click.ClickException):
     exit_code = 2
 
@@ -136,6 +147,20 @@ def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) 
     return asyncio.run(main())
 
 
+class ProcessName(click.ParamType):
+    """A loaded process's name, checked when given (the declarations load then, not for -h)."""
+
+    name = "process"
+
+    def convert(self, value, param, ctx):
+        from itsmflow.processes import named
+
+        try:
+            return named(value).name
+        except LookupError as err:
+            self.fail(str(err), param, ctx)
+
+
 def parse_time(value: str | None, name: str) -> datetime | None:
     """ISO-8601 with an offset, `now`, or `+<duration>` from now in the definitions' spelling
     (`+30m`, `+2h`, `+1d`)."""
@@ -232,7 +257,7 @@ def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) ->
     if as_json:
         emit_json(to_json_model(status))
     else:
-        click.echo(f"{status.id} {status.state.value}")
+        click.echo(f"{status.id} {getattr(status.state, 'value', status.state)}")
 
 
 def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> None:
@@ -245,9 +270,19 @@ def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> Non
 
     read = run(work, subject=run_id)
     if as_json:
-        emit_json({**to_json_model(read.status), **({"as_of": read.as_of, "stale": read.stale} if read.stale else {})})
+        emit_json(read_json(read))
         return
-    click.echo(formatter(read.status))
+    echo_read(read, formatter(read.status))
+
+
+def read_json(read, **more) -> dict:
+    """A read's JSON: the status, and `as_of` and `stale` when it did not come live."""
+    return {**to_json_model(read.status), **more, **({"as_of": read.as_of, "stale": read.stale} if read.stale else {})}
+
+
+def echo_read(read, text: str) -> None:
+    """A read for people: its text, its UI link, and as of when it may be stale."""
+    click.echo(text)
     click.echo(f"  {'ui':<11}{ui_link(read.status.id)}")
     if read.stale:
         click.echo(f"  {'as of':<11}{short_time(read.as_of)}, may be stale: {read.stale}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from cli.common import ValidationFailed, emit_json, json_option
+from cli.common import FullHelpGroup, ValidationFailed, emit_json, json_option
 
 
-@click.group("definitions")
+@click.group("definitions", cls=FullHelpGroup)
 def definitions_group() -> None:
     """Policies and organisations (built-in and from ITSM_DEFINITIONS_DIR)."""
 

@@ -6,13 +6,13 @@ import click
 
 from cli.commands import actor_command, start_command, timeline_card
 from cli.common import (
-    ValidationFailed, actor_option, emit_json, idempotency_option, json_option, short_time, show_status, to_json_model,
+    FullHelpGroup, ValidationFailed, actor_option, emit_json, idempotency_option, json_option, short_time, show_status, to_json_model,
 )
 
 level = click.IntRange(1, 3)
 
 
-@click.group("incident")
+@click.group("incident", cls=FullHelpGroup)
 def incident_group() -> None:
     """Incidents: open, respond, escalate, resolve, inspect."""
 

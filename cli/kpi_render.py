@@ -62,6 +62,9 @@ def render_text(report: dict) -> str:
     lines += ["", *_backlog_lines(report["backlog"]), "", "Incidents per day (opened / resolved)"]
     active = [day for day in report["trend"] if day["opened"] or day["resolved"]]
     lines += [f"  {day['day']}  {day['opened']:>3} / {day['resolved']}" for day in active] or ["  none"]
+    lines += ["", f"{'Process':<14} {'opened':>6} {'open':>5}  outcomes"]
+    lines += [f"{name:<14} {figures['opened']:>6} {figures['open']:>5}  {_counts(figures['outcomes']) or '-'}"
+              for name, figures in report.get("processes", {}).items()] or ["  none"]
     lines += ["", f"Excluded: {excluded_summary(report) or 'none'}"]
     return "\n".join(lines) + "\n"
 
@@ -102,6 +105,11 @@ def metric_rows(report: dict) -> Iterator[tuple[str, str, object]]:
     for day in report["trend"]:
         yield "trend.opened", day["day"], day["opened"]
         yield "trend.resolved", day["day"], day["resolved"]
+    for process, figures in report.get("processes", {}).items():
+        yield "processes.opened", process, figures["opened"]
+        yield "processes.open", process, figures["open"]
+        for outcome, count in figures["outcomes"].items():
+            yield "processes.outcome", f"{process}/{outcome}", count
     for process, reasons in report["excluded"].items():
         for reason, count in reasons.items():
             yield "excluded", f"{process}/{reason}", count

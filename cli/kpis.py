@@ -230,6 +230,14 @@ def trend(incidents: list[Run], since: datetime, until: datetime) -> list[dict]:
     return [{"day": day, "opened": opened[day], "resolved": resolved[day]} for day in days]
 
 
+def process_kpis(cases: list[Run]) -> dict:
+    """What every process has, declared by anyone: runs opened in the window, how many are
+    still open, and the finished ones by outcome (ItsmOutcome, else the final state)."""
+    finished = [c for c in cases if not c.running]
+    return {"opened": len(cases), "open": len(cases) - len(finished),
+            "outcomes": dict(sorted(Counter(c.outcome or c.state or "-" for c in finished).items()))}
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -253,6 +261,7 @@ def compute(runs: Iterable[Run], since: datetime, until: datetime) -> dict:
         "requests": request_kpis(of("request", cohort), of("item", cohort)),
         "backlog": {"as_of": _iso(until), **backlog(counted, until)},
         "trend": trend(of("incident", counted), since, until),
+        "processes": {name: process_kpis(of(name, cohort)) for name in sorted({c.process for c in cohort})},
         "excluded": {p: dict(sorted(v.items())) for p, v in sorted(excluded.items())},
     }
 

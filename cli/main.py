@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import click
 
+from cli.common import FullHelpGroup
 from cli.audit_cmd import audit_group
 from cli.auth_cmd import auth_group
 from cli.change import change_group
 from cli.definitions_cmd import definitions_group
 from cli.incident import incident_group
 from cli.problem import problem_group
+from cli.process_cmd import process_group
 from cli.report_cmd import report_group
 from cli.request import catalog_group, request_group, task_group
 from cli.runs import runs_group
 from cli.server_cmd import codec_server_cmd, dev_cmd, server_group, worker_cmd
-
-
-class FullHelpGroup(click.Group):
-    """`itsm -h` gives each command's whole first sentence, wrapped, never cut with "..."."""
-
-    def format_commands(self, ctx, formatter) -> None:
-        rows = [(name, command.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
-                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 @click.group(cls=FullHelpGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,7 +35,9 @@ def demo_cmd(keep_server):
     run_demo(keep_server)
 
 
-for command in (change_group, incident_group, problem_group, request_group, catalog_group, task_group, runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd, auth_group, audit_group, report_group):
+for command in (change_group, incident_group, problem_group, request_group, catalog_group, task_group, process_group,
+                runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd, auth_group,
+                audit_group, report_group):
     itsm.add_command(command)
 
 

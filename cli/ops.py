@@ -82,13 +82,13 @@ async def _failure(client: Client, run_id: str) -> str:
 
 async def start_fresh(client: Client, workflow: str, arg: Any, prefix: str, *, task_queue: str, attributes,
                       result_type: type, rpc_timeout: timedelta | None = None, fresh_ids: bool = True,
-                      idempotency_key: str | None = None):
+                      idempotency_key: str | None = None, title_field: str = "title"):
     """start_and_settle under `arg.id`, or (with `fresh_ids`) a fresh `prefix` id while that
     one is taken; `attributes(arg)` gives the start-time search attributes, the memo holds
-    the title. With `idempotency_key`, a repeated start returns the run the first one made."""
+    the title (the input's `title_field`). With `idempotency_key`, a repeated start returns the run the first one made."""
     from cli.ids import new_id
 
-    memo = {"title": arg.title}
+    memo = {"title": str(getattr(arg, title_field, "") or "")}
     if idempotency_key:
         arg, existing = await keyed(client, arg, prefix, idempotency_key, result_type, rpc_timeout)
         if existing is not None:

@@ -8,10 +8,10 @@ import functools
 import click
 
 from cli.commands import actor_command, list_command, show_command, start_command, timeline_card
-from cli.common import actor_option, emit_json, idempotency_option, json_option, short_time, to_json_model
+from cli.common import FullHelpGroup, actor_option, emit_json, idempotency_option, json_option, short_time, to_json_model
 
 
-@click.group("problem")
+@click.group("problem", cls=FullHelpGroup)
 def problem_group() -> None:
     """Problems: the causes behind recurring incidents, known errors, fixes by change."""
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from cli.common import force_option, json_option
+from cli.common import FullHelpGroup, force_option, json_option
 
 
-@click.group("report")
+@click.group("report", cls=FullHelpGroup)
 def report_group() -> None:
     """Reports over many runs, from their search attributes."""
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import click
 
 from cli.common import (
-    ValidationFailed, actor_option, emit_json, idempotency_option, json_option, require_worker, run, short_time, timeout_seconds,
+    FullHelpGroup, ValidationFailed, actor_option, emit_json, idempotency_option, json_option, read_json, require_worker, run, short_time, timeout_seconds,
     to_json_model, ui_link,
 )
 
 
-@click.group("catalog")
+@click.group("catalog", cls=FullHelpGroup)
 def catalog_group() -> None:
     """The service catalog."""
 
@@ -64,7 +64,7 @@ def catalog_show(name, as_json):
         click.echo(f"  item {entry.item}" + (f" (after {', '.join(entry.after)})" if entry.after else ""))
 
 
-@click.group("request")
+@click.group("request", cls=FullHelpGroup)
 def request_group() -> None:
     """Requests from the catalog: submit, decide, cancel, inspect."""
 
@@ -174,9 +174,8 @@ def show_cmd(request_id, as_json):
     read, items = run(work, subject=request_id)
     request = read.status
     if as_json:
-        emit_json({**to_json_model(request), "items": [
-            to_json_model(i) if i else {**ref.model_dump(mode="json")} for ref, i in zip(request.items, items)],
-            **({"as_of": read.as_of, "stale": read.stale} if read.stale else {})})
+        emit_json(read_json(read, items=[to_json_model(i) if i else {**ref.model_dump(mode="json")}
+                                         for ref, i in zip(request.items, items)]))
         return
     click.echo(f"{request.id}  {request.title} for {request.requested_for}: {request.state.value}")
     for ref, item in zip(request.items, items):
@@ -208,7 +207,7 @@ def list_cmd(state, limit, as_json):
     list_runs("request", state, limit, as_json)
 
 
-@click.group("task")
+@click.group("task", cls=FullHelpGroup)
 def task_group() -> None:
     """Manual fulfillment tasks."""
 

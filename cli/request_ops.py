@@ -13,11 +13,11 @@ from workflows.request_models import ItemStatus, ManualTaskResult, RequestInput,
 async def submit(client: Client, request: RequestInput, task_queue: str,
                  rpc_timeout: timedelta | None = None, idempotency_key: str | None = None) -> RequestStatus:
     return await ops.start_fresh(client, "RequestWorkflow", request, "REQ", task_queue=task_queue,
-                                 attributes=_attributes, result_type=RequestStatus, rpc_timeout=rpc_timeout,
+                                 attributes=start_attributes, result_type=RequestStatus, rpc_timeout=rpc_timeout,
                                  idempotency_key=idempotency_key)
 
 
-def _attributes(request: RequestInput) -> dict:
+def start_attributes(request: RequestInput) -> dict:
     return {"ItsmProcess": "request", "ItsmState": "requested", "ItsmType": request.item,
             "ItsmRequester": request.requested_by}
 

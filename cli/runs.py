@@ -7,13 +7,11 @@ from datetime import datetime
 
 import click
 
-from cli.common import emit_json, iso_utc, json_option, run, short_time, ui_link
+from cli.common import FullHelpGroup, ProcessName, emit_json, iso_utc, json_option, run, short_time, ui_link
 from cli.ids import process_of
 
-PROCESSES = ["change", "incident", "request", "item", "task", "problem"]
 
-
-@click.group("runs")
+@click.group("runs", cls=FullHelpGroup)
 def runs_group() -> None:
     """Runs of every process: list, inspect, audit."""
 
@@ -94,7 +92,7 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
 
 
 @runs_group.command("list")
-@click.option("--process", type=click.Choice(PROCESSES), help="Only this process.")
+@click.option("--process", type=ProcessName(), help="Only this process.")
 @click.option("--state", help="Only runs in this state.")
 @click.option("--limit", default=50, show_default=True)
 @json_option

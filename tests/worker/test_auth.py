@@ -21,8 +21,8 @@ from tests.workflows.helpers import (
     accepted_updates, activity_types, history_events, refusal, rows, terminate_between_attempts,
 )
 from tests.worker.auth_helpers import Replaying, keyring, signed_client
-from worker.auth import CLAIM_FIELDS, AuthConfigError, Credential, Keyring, Signer, digest
-from worker.main import WORKFLOWS, build_worker
+from worker.auth import AuthConfigError, Credential, Keyring, Signer, claim_fields, digest
+from worker.main import build_worker, workflow_classes
 from workflows.change_models import ApproveInput, ChangeState
 
 async def submit(env, client, task_queue, requested_by="alice"):
@@ -132,10 +132,10 @@ def test_keys_come_from_the_organisation_definition(keys):
 def test_every_update_that_names_an_actor_has_a_validator():
     """The interceptor verifies in validators; an update without one would skip ITSM_AUTH."""
     unchecked, checked = [], []
-    for cls in WORKFLOWS:
+    for cls in workflow_classes():
         for name, update in wf._Definition.from_class(cls).updates.items():
             fields = [f for t in update.arg_types or [] for f in getattr(t, "model_fields", {})]
-            if set(fields) & {*CLAIM_FIELDS, "incident"}:
+            if set(fields) & {*claim_fields(), "incident"}:
                 (checked if update.validator else unchecked).append(f"{cls.__name__}.{name}")
     assert unchecked == [] and len(checked) >= 15, (unchecked, checked)
 
@@ -302,7 +302,7 @@ def test_children_of_a_request_never_start_on_their_own_under_auth(keys, workflo
     check = StartCheck(workflow_id="RITM-x", workflow_type=workflow_type, digest="-", user="alice")
     assert StartVerifier(None).verify_start(check) is None  # ITSM_AUTH off: as before
     assert StartVerifier(keyring(keys)).verify_start(check) == (
-        f"{workflow_type} runs only as part of a request: submit the request")
+        f"{workflow_type} runs only as part of a request: start the request")
 
 
 async def test_a_request_child_started_on_its_own_is_refused(env, task_queue, db, channel, keys, tracked):
@@ -327,7 +327,7 @@ async def test_a_request_child_started_on_its_own_is_refused(env, task_queue, db
             handle = await client.start_workflow(workflow_type, arg, id=arg.id, task_queue=task_queue)
             with pytest.raises(WorkflowFailureError) as failed:
                 await handle.result()
-            assert failed.value.cause.message == f"{workflow_type} runs only as part of a request: submit the request"
+            assert failed.value.cause.message == f"{workflow_type} runs only as part of a request: start the request"
             assert await activity_types(env, arg.id) == [] and channel.sent == []
 
 

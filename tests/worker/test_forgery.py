@@ -102,7 +102,7 @@ async def test_an_item_started_as_another_workflows_child_is_verified(live, task
     tracked.append(item.id)
     async with build_worker(live.client, task_queue, db=db, channel=channel, keyring=keyring(keys)):
         await as_child(live, task_queue, "ItemWorkflow", item)
-        assert await failure_of(live, item.id) == "ItemWorkflow runs only as part of a request: submit the request"
+        assert await failure_of(live, item.id) == "ItemWorkflow runs only as part of a request: start the request"
     assert await activity_types(live, item.id) == []
     assert rows(db, "SELECT * FROM fulfillment_record") == []
 

@@ -314,10 +314,10 @@ def worker_with(env, task_queue, activities):
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from worker.main import PASSTHROUGH, WORKFLOWS
+    from worker.main import PASSTHROUGH, workflow_classes
 
     return Worker(
-        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+        env.client, task_queue=task_queue, workflows=workflow_classes(), activities=activities,
         activity_executor=ThreadPoolExecutor(max_workers=4),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),

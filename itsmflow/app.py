@@ -1,0 +1,175 @@
+"""The application layer for any declared process: build a start input or an action's
+argument from `name=value` fields, typed and validated by the declared models; start, act and
+read through Temporal. The CLI (`itsm process ...`) and the coming HTTP service call this; the
+noun commands (`itsm change approve`, ...) are friendlier faces over the same declarations."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from typing import Any
+
+from itsmflow.process import Action, Process, resolve
+from itsmflow.processes import named, of_id
+
+
+class InputError(ValueError):
+    """A field is unknown, missing or invalid: one line, nothing was sent."""
+
+
+def parse_fields(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--field {pair!r}: expected NAME=VALUE")
+        fields[name.strip()] = value
+    return fields
+
+
+def _typed(model: type, fields: dict[str, Any]) -> dict[str, Any]:
+    """Text as the model's field types want it: a `str` field keeps the text; others take JSON
+    (`3`, `true`, `["a"]`) or, when it is not JSON, the text itself (pydantic then decides).
+    A field typed as a definition kind takes a definition's name, snapshotted here."""
+    from definitions import registry
+
+    known = model.model_fields
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise InputError(f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(known)})")
+    kinds = tuple(registry.kinds().values())
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        annotation = known[name].annotation
+        if isinstance(annotation, type) and issubclass(annotation, kinds) and isinstance(value, str):
+            try:
+                out[name] = registry.get(value, annotation)
+            except registry.DefinitionError as err:
+                raise InputError(f"{name}: {err}") from None
+        elif annotation is str or not isinstance(value, str):
+            out[name] = value
+        else:
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                out[name] = value
+    return out
+
+
+def _validated(model: type, data: dict[str, Any]):
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or model.__name__
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
+
+
+def _defaults(process: Process, model: type) -> dict[str, Any]:
+    """What the kit fills in: a fresh id, and every field typed as the organisation (the one
+    the worker runs on, ITSM_ORG)."""
+    from cli.ids import new_id
+    from definitions import registry
+    from definitions.org import Organisation
+
+    data: dict[str, Any] = {}
+    if "id" in model.model_fields:
+        data["id"] = new_id(process.prefix)
+    for name, field in model.model_fields.items():
+        if field.annotation is Organisation:
+            data[name] = registry.get(os.environ.get("ITSM_ORG", "acme"), Organisation)
+    return data
+
+
+def build_start(process: Process, fields: dict[str, Any], actor: str | None):
+    """The start input of `process` from fields (and the acting user in its starter field)."""
+    model = resolve(process.input)
+    data = {**_defaults(process, model), **_typed(model, fields)}
+    if process.starter and actor is not None:
+        data[process.starter] = actor
+    return _validated(model, data)
+
+
+def build_action(process: Process, action: Action, fields: dict[str, Any], actor: str):
+    model = resolve(action.input)
+    return _validated(model, {**_typed(model, fields), action.actor_field: actor})
+
+
+def action_of(run_id: str, name: str) -> tuple[Process, Action]:
+    process = of_id(run_id)
+    if process is None:
+        raise InputError(f"{run_id!r} is not the id of a loaded process's run")
+    action = process.action(name)
+    if action is None:
+        known = ", ".join(a.name for a in process.actions) or "none"
+        raise InputError(f"{process.name} has no action {name!r} (actions: {known})")
+    return process, action
+
+
+def default_attributes(process: Process, arg) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"ItsmProcess": process.name, "ItsmState": process.states[0] if process.states
+                                  else "new"}
+    starter = getattr(arg, process.starter, None) if process.starter else None
+    if isinstance(starter, str) and "ItsmRequester" in process.attributes:
+        attributes["ItsmRequester"] = starter
+    return attributes
+
+
+async def start(client, process: Process, arg, task_queue: str, rpc_timeout: timedelta | None = None,
+                idempotency_key: str | None = None):
+    """Start a run of `process` and return its status once it waits on people or time."""
+    from cli import ops
+
+    attributes = resolve(process.start_attributes) if process.start_attributes else (
+        lambda value: default_attributes(process, value))
+    return await ops.start_fresh(client, process.workflow_type, arg, process.prefix, task_queue=task_queue,
+                                 attributes=attributes, result_type=resolve(process.status), rpc_timeout=rpc_timeout,
+                                 idempotency_key=idempotency_key, title_field=process.title)
+
+
+async def act(client, run_id: str, action: Action, arg, rpc_timeout: timedelta | None = None):
+    from cli import ops
+
+    process = of_id(run_id)
+    assert process is not None
+    return await ops.update(client, run_id, action.update, arg, resolve(process.status), rpc_timeout)
+
+
+async def read(client, run_id: str):
+    """The run's status (`ops.Read`: live, or from the memo with as_of and why it may be stale)."""
+    from cli import ops
+
+    process = of_id(run_id)
+    if process is None:
+        raise InputError(f"{run_id!r} is not the id of a loaded process's run")
+    return await ops.read(client, run_id, resolve(process.status))
+
+
+def show_text(process: Process, status) -> str:
+    """The process's own `show` text, or a generic card: title, state, the status's plain
+    fields, and its timeline when it keeps one."""
+    if process.show:
+        return resolve(process.show)(status)
+    data = status.model_dump(mode="json")
+    lines = [f"{data.get('id', '')}  {data.get('title', '')}".rstrip()]
+    plain = {k: v for k, v in data.items() if k not in ("id", "title", "events", "notices")
+             and isinstance(v, (str, int, float, bool)) and v not in ("", None)}
+    width = max([11, *(len(k) + 2 for k in plain)])
+    lines += [f"  {k:<{width}}{v}" for k, v in plain.items()]
+    lines += [f"  {k:<{width}}{', '.join(map(str, v))}" for k, v in data.items()
+              if isinstance(v, list) and v and all(isinstance(i, (str, int)) for i in v)]
+    events = data.get("events") or []
+    if events:
+        lines.append("  timeline")
+        lines += [f"    {e.get('time', '')}  {e.get('actor', ''):<7} {e.get('action', ''):<15} {e.get('details', '')}"
+                  for e in events]
+    lines += [f"  notice     {n}" for n in data.get("notices") or []]
+    return "\n".join(lines)
+
+
+__all__ = ["InputError", "act", "action_of", "build_action", "build_start", "named", "parse_fields", "read",
+           "show_text", "start"]

@@ -1,0 +1,39 @@
+"""The incident process, declared (see itsmflow.process)."""
+
+from itsmflow.process import Action, Process
+
+MODELS = "workflows.incident_models"
+RESPONDERS = "members of the assigned group or incident managers"
+
+INCIDENT = Process(
+    name="incident", prefix="INC",
+    workflows=("workflows.incident:IncidentWorkflow", "workflows.incident_dedup:IncidentDedupWorkflow"),
+    # The dedup router names nobody: any verified user may start it; it opens nothing until a
+    # verified `attach_or_open`.
+    user_starts=("IncidentWorkflow", "IncidentDedupWorkflow"),
+    input=f"{MODELS}:IncidentInput", status=f"{MODELS}:IncidentStatus", people=("opened_by",),
+    actions=(
+        Action("ack", "acknowledge", f"{MODELS}:ActorInput", who=RESPONDERS, one_click=True,
+               help="Acknowledge: stops escalation, meets the response SLA."),
+        Action("escalate", "escalate", f"{MODELS}:EscalateInput", who=RESPONDERS, one_click=True,
+               help="Escalate to the next step now (or to_step)."),
+        Action("reassign", "reassign", f"{MODELS}:ReassignInput", who=RESPONDERS, help="Reassign to another group."),
+        Action("priority", "set_priority", f"{MODELS}:PriorityInput", who=RESPONDERS, help="Change impact/urgency."),
+        Action("hold", "hold", f"{MODELS}:ReasonInput", who=RESPONDERS, help="Put on hold: the SLA clocks pause."),
+        Action("resume", "resume", f"{MODELS}:ActorInput", who=RESPONDERS, one_click=True, help="Resume from hold."),
+        Action("resolve", "resolve", f"{MODELS}:ResolveInput", who=RESPONDERS, help="Resolve with a code and notes."),
+        Action("reopen", "reopen", f"{MODELS}:ReasonInput", who="the opener or " + RESPONDERS,
+               help="Reopen within the policy's window."),
+        Action("note", "note", f"{MODELS}:NoteInput", who="any known user", help="Add a note to the timeline."),
+        Action("major", "declare_major", f"{MODELS}:ReasonInput", who="incident managers",
+               help="Declare a major incident."),
+    ),
+    signals=("attach",),
+    states=("new", "in_progress", "on_hold", "resolved", "closed"),
+    final={"closed": "resolved"},
+    attributes=("ItsmProcess", "ItsmState", "ItsmPriority", "ItsmRequester", "ItsmGroup", "ItsmCI", "ItsmDedupKey",
+                "ItsmBreached", "ItsmDueAt", "ItsmAckedAt", "ItsmResolvedAt", "ItsmOutcome", "ItsmBreaches"),
+    definitions={"incident-policy": "definitions.incident:IncidentPolicy"},
+    start_attributes="workflows.search_attributes:incident_attributes", show="cli.incident:format_incident",
+    description="Incident response: priority from impact and urgency, escalation steps, SLA clocks, major incidents.",
+)

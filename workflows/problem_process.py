@@ -1,0 +1,34 @@
+"""The problem process, declared (see itsmflow.process)."""
+
+from itsmflow.process import Action, Process
+
+MODELS = "workflows.problem_models"
+WORKERS = "problem managers or the CI's owning group"
+
+PROBLEM = Process(
+    name="problem", prefix="PRB", workflows=("workflows.problem:ProblemWorkflow",),
+    input=f"{MODELS}:ProblemInput", status=f"{MODELS}:ProblemStatus", people=("opened_by",),
+    actions=(
+        Action("investigate", "investigate", f"{MODELS}:ActorInput", who=WORKERS, one_click=True,
+               help="Start investigating."),
+        Action("link", "link", f"{MODELS}:LinkInput", who=WORKERS, help="Link an incident."),
+        Action("root-cause", "root_cause", f"{MODELS}:RootCauseInput", who=WORKERS, help="Record the root cause."),
+        Action("known-error", "known_error", f"{MODELS}:KnownErrorInput", who=WORKERS,
+               help="Publish a known error with its workaround."),
+        Action("link-change", "link_change", f"{MODELS}:ChangeLinkInput", who=WORKERS,
+               help="Link a change raised to fix it (itsm change submit --problem does this)."),
+        Action("change-not-started", "change_not_started", f"{MODELS}:ChangeLinkInput", who="whoever linked the change",
+               help="Undo the link of a change that did not start."),
+        Action("resolve", "resolve", f"{MODELS}:ResolveInput", who=WORKERS, help="Resolve."),
+        Action("close", "close", f"{MODELS}:ReasonInput", who="problem managers", one_click=True,
+               help="Close a resolved problem."),
+        Action("cancel", "cancel", f"{MODELS}:ReasonInput", who="problem managers", help="Cancel (needs a reason)."),
+    ),
+    signals=("incident_occurred", "change_closed"),
+    states=("new", "investigating", "known_error", "resolved", "closed", "canceled"),
+    final={"closed": "resolved", "canceled": "canceled"},
+    attributes=("ItsmProcess", "ItsmState", "ItsmRequester", "ItsmGroup", "ItsmCI", "ItsmOutcome", "ItsmResolvedAt"),
+    definitions={"problem-policy": "definitions.problem:ProblemPolicy"},
+    start_attributes="workflows.problem_models:start_attributes", show="cli.problem:format_problem",
+    description="Problem management: root causes behind recurring incidents, known errors, fixes by change.",
+)
