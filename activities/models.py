@@ -7,6 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from definitions.org import Organisation
+from definitions.problem import ProblemPolicy
+
 
 class Recipient(BaseModel):
     username: str
@@ -130,9 +133,13 @@ class RecordKnownErrorInput(BaseModel):
 
 
 class IncidentOnCiInput(BaseModel):
+    """`decide_only`: record and decide, and leave starting or telling the problem to the
+    incident workflow (runs started before it did so left it to the activity)."""
+
     incident_id: str
     ci: str
     opened_at: datetime
+    decide_only: bool = False
 
 
 class IncidentOnCiResult(BaseModel):
@@ -143,6 +150,20 @@ class IncidentOnCiResult(BaseModel):
     problem_id: str | None = None
     suggested: bool = False
     recent: int = 1
+    # With `decide_only`: the incidents to start the suggested problem with (and the policy and
+    # organisation it runs on), or `tell`: signal the CI's open problem of this incident.
+    start_with: list[str] = []
+    problem_policy: ProblemPolicy | None = None
+    problem_organisation: Organisation | None = None
+    tell: bool = False
+
+
+class StaleProblemInput(BaseModel):
+    """The CI's problem run ended without releasing the CI: free it, and the occurrence."""
+
+    incident_id: str
+    ci: str
+    problem_id: str
 
 
 class ProblemClaimInput(BaseModel):

@@ -1,5 +1,7 @@
 """The `incident_on_ci` activity: an incident opened on a CI learns the CI's known errors,
-and recurring incidents open (or join) the CI's problem.
+and recurring incidents open (or join) the CI's problem. The activity records and decides;
+the incident workflow starts the suggested problem (or tells the open one) itself, with the
+kit's `open_or_attach` (runs started before that left it to this activity, which still can).
 
 One CMDB transaction records the occurrence and decides; only then is Temporal told.
 The decision is idempotent: an occurrence is keyed by incident id, the CI's open problem
@@ -17,10 +19,16 @@ from datetime import datetime
 from temporalio import activity
 
 from activities.db import Database, utc_text
-from activities.models import IncidentOnCiInput, IncidentOnCiResult, KnownError
+from activities.models import IncidentOnCiInput, IncidentOnCiResult, KnownError, StaleProblemInput
 from definitions.problem import ProblemPolicy
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def epoch():
+    from datetime import timezone
+
+    return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def suggested_id(incident_id: str, opened_at: datetime) -> str:
@@ -55,7 +63,15 @@ class ProblemActivities:
 
     @activity.defn(name="incident_on_ci")
     async def incident_on_ci(self, occurrence: IncidentOnCiInput) -> IncidentOnCiResult:
-        for _ in range(2):
+        if occurrence.decide_only:  # the incident workflow starts or tells the problem itself
+            decision = await asyncio.to_thread(self._decide, occurrence)
+            result = decision.result
+            result.start_with, result.tell = decision.start_with, decision.tell
+            if decision.start_with:
+                result.problem_policy = self.policy
+                result.problem_organisation = self._organisation()
+            return result
+        for _ in range(2):  # runs started before the workflow did it: start or tell from here
             decision = await asyncio.to_thread(self._decide, occurrence)
             problem_id = decision.result.problem_id
             if decision.start_with:
@@ -138,6 +154,18 @@ class ProblemActivities:
                 raise
             return False
         return True
+
+    @activity.defn(name="release_stale_problem")
+    def release_stale_problem(self, stale: StaleProblemInput) -> None:
+        """The incident workflow found the CI's problem ended (its signal failed): free the CI."""
+        self._release_stale(IncidentOnCiInput(incident_id=stale.incident_id, ci=stale.ci, opened_at=epoch()),
+                            stale.problem_id)
+
+    def _organisation(self):
+        from definitions import registry
+        from definitions.org import Organisation
+
+        return registry.get(self.policy.organisation, Organisation)
 
     def _release_stale(self, occurrence: IncidentOnCiInput, problem_id: str) -> None:
         """The CI's problem run ended without releasing it (terminated): free the CI and the

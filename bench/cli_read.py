@@ -17,9 +17,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cli import change_ops
-from cli.change_submit import build_change
-from cli.ids import new_id
+from itsmflow.app import change_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
 from worker.main import build_worker

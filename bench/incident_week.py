@@ -24,8 +24,8 @@ from temporalio.worker import Worker
 from activities.channels import OutboxChannel
 from bench.bare import BareWeek, bare_side_effect
 from activities.db import Database
-from cli import incident_ops
-from cli.incident_submit import build_incident
+from itsmflow.app import incident_ops
+from itsmflow.app.incident_submit import build_incident
 from worker.main import build_worker
 from worker.server import start_time_skipping
 from workflows.incident_models import ActorInput, ReasonInput, ResolveInput

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.throughput import RESULTS
-from cli.ids import new_id
-from cli.incident_submit import build_incident
+from itsmflow.app.ids import new_id
+from itsmflow.app.incident_submit import build_incident
 from definitions import acme
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from definitions.incident import EscalationPolicy, EscalationStep, StepKind

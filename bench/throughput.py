@@ -22,8 +22,8 @@ from temporalio.worker import Worker
 from activities.channels import OutboxChannel
 from activities.db import Database
 from bench.bare import BareIncident, bare_side_effect
-from cli import incident_ops
-from cli.incident_submit import build_incident
+from itsmflow.app import incident_ops
+from itsmflow.app.incident_submit import build_incident
 from worker.connect import connect
 from worker.main import build_worker
 from worker.server import DevServer, free_port, wait_until_ready

@@ -36,8 +36,8 @@ def change_group() -> None:
 def submit_cmd(title, cis, change_type, template, start, end, outage, description, problem, policy, idempotency_key,
                actor, as_json):
     """Submit a change; prints its id once it waits for approval (or is scheduled)."""
-    from cli.change_submit import SubmitError, build_change
-    from cli.ids import new_id
+    from itsmflow.app.change_submit import SubmitError, build_change
+    from itsmflow.app.ids import new_id
     from definitions import registry
     from definitions.change import ChangePolicy, ChangeType
 
@@ -55,7 +55,7 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
     async def work(client):
         from datetime import timedelta
 
-        from cli import change_ops
+        from itsmflow.app import change_ops
         from worker.connect import task_queue
 
         await require_worker(client, task_queue())

@@ -29,6 +29,20 @@ def actor_command(group: click.Group, name: str, update: str, help_text: str, *p
     ]))
 
 
+def action_commands(group: click.Group, process, options: dict[str, tuple[click.Parameter, ...]], *, status: str,
+                    id_name: str, skip: tuple[str, ...] = ()) -> None:
+    """Register a noun command per declared action of `process` (name, update, argument model,
+    help from the declaration), with the options that fill the argument's fields. `skip`: the
+    actions other commands send (`change submit --problem` links a change)."""
+    for action in process.actions:
+        if action.name in skip:
+            continue
+        params = options.get(action.name, ())
+        models, _, model = action.input.rpartition(":")
+        actor_command(group, action.name, action.update, action.help, *params, models=models, status=status,
+                      id_name=id_name, model=model, fields=tuple(p.name for p in params))
+
+
 def start_command(build, refusals: tuple[type[Exception], ...], ops_module: str | None, start: str | None,
                   idempotency_key: str | None = None, starter=None):
     """`open`/`submit`: validate with `build()` (a refusal or an unknown definition exits 2,

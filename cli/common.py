@@ -42,7 +42,8 @@ def address() -> str:
     return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
 
 
-from cli.lean import ui_link  # noqa: E402  (one definition, usable without click)
+from itsmflow.app.formats import first_line as _first_line, iso_utc, short_time  # noqa: E402,F401
+from itsmflow.app.lean import ui_link  # noqa: E402  (one definition, usable without click)
 
 
 def quiet_runtime() -> None:
@@ -53,7 +54,9 @@ def quiet_runtime() -> None:
     configure_runtime(replace=False)
 
 
-async def client():
+async def client(channel: str | None = "cli"):
+    """A client for the CLI's commands: people act through channel `cli` (the worker's own
+    client names none)."""
     import asyncio
 
     from worker.auth import AuthConfigError
@@ -62,24 +65,13 @@ async def client():
 
     quiet_runtime()
     try:
-        return await asyncio.wait_for(connect(), timeout_seconds())
+        return await asyncio.wait_for(connect(channel), timeout_seconds())
     except KeyError_ as err:
         raise EnvironmentTrouble(str(err)) from None
     except AuthConfigError as err:
         raise ValidationFailed(str(err)) from None
     except (asyncio.TimeoutError, RuntimeError) as err:
         raise EnvironmentTrouble(f"cannot reach Temporal at {address()}: {_first_line(err) or 'timed out'}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    """The useful part of an SDK message (core errors nest the OS reason in `message: "..."`)."""
-    import re
-
-    text = str(err).strip()
-    reason = re.findall(r'message: "([^"]+)"', text)
-    if reason:
-        return reason[-1].lower()
-    return text.splitlines()[0][:300] if text else ""
 
 
 def translate(err: BaseException, subject: str | None = None) -> click.ClickException | None:
@@ -92,7 +84,7 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from cli.ops import InputRefused, StartRefused, Unread
+    from itsmflow.app.ops import InputRefused, StartRefused, Unread
 
     if isinstance(err, (StartRefused, InputRefused)):
         return ValidationFailed(str(err))
@@ -134,7 +126,7 @@ def run(work: Callable[..., Awaitable[Any]], *args, subject: str | None = None) 
         except click.ClickException:
             raise
         except Exception as err:
-            from cli.ops import StartedWaiting
+            from itsmflow.app.ops import StartedWaiting
 
             if isinstance(err, StartedWaiting):  # its id on stdout: the run exists, do not start it again
                 click.echo(err.run_id)
@@ -187,18 +179,6 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return moment
 
 
-def iso_utc(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
-
-
-def short_time(moment: datetime | str | None) -> str:
-    if moment is None:
-        return "-"
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -249,7 +229,7 @@ def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) ->
     async def work(temporal):
         from datetime import timedelta
 
-        from cli import ops
+        from itsmflow.app import ops
 
         return await ops.update(temporal, run_id, name, arg, result_type, rpc_timeout=timedelta(seconds=timeout_seconds()))
 
@@ -264,7 +244,7 @@ def show_status(run_id: str, result_type: type, as_json: bool, formatter) -> Non
     """`show`: live when a worker answers, else the status the run published, with its time
     and why it may be stale (JSON: `as_of` and `stale`)."""
     async def work(temporal):
-        from cli import ops
+        from itsmflow.app import ops
 
         return await ops.read(temporal, run_id, result_type)
 

@@ -55,9 +55,9 @@ class Demo:
         self.ids: list[tuple[str, str]] = []
 
     async def submit(self, label: str, actor: str, **fields):
-        from cli import change_ops
-        from cli.change_submit import build_change
-        from cli.ids import new_id
+        from itsmflow.app import change_ops
+        from itsmflow.app.change_submit import build_change
+        from itsmflow.app.ids import new_id
 
         now = datetime.now(timezone.utc)
         start = now + LEAD_TIME
@@ -71,13 +71,13 @@ class Demo:
         return status
 
     async def act(self, change_id: str, name: str, arg) -> None:
-        from cli import change_ops
+        from itsmflow.app import change_ops
 
         status = await change_ops.update(self.client, change_id, name, arg)
         _say(f"{arg.actor} {name}s {change_id} → {status.state.value}")
 
     async def wait_for(self, change_id: str, state: str) -> None:
-        from cli import change_ops
+        from itsmflow.app import change_ops
 
         while (await change_ops.status(self.client, change_id)).state.value != state:
             await asyncio.sleep(0.5)
@@ -138,8 +138,8 @@ class Demo:
     async def incident(self) -> None:
         """A P1 on lb-01: paged, escalated by hand, acknowledged, declared major, held,
         resumed and resolved; a duplicate alert attaches to it."""
-        from cli import incident_ops
-        from cli.incident_submit import build_incident
+        from itsmflow.app import incident_ops
+        from itsmflow.app.incident_submit import build_incident
         from workflows.incident_models import ActorInput, EscalateInput, ReasonInput, ResolveInput
 
         async def act(actor, name, arg):
@@ -172,13 +172,13 @@ class Demo:
         """web-02 keeps failing: the third incident on it within the policy's week suggests a
         problem; grace records the root cause and a known error, which the next incident on
         web-02 shows; the change she raises for it closes successfully and resolves it."""
-        from cli import incident_ops, problem_ops
+        from itsmflow.app import incident_ops, problem_ops
         from workflows.change_models import ApproveInput
         from workflows.incident_models import ActorInput, ResolveInput
         from workflows.problem_models import ActorInput as ProblemActor, KnownErrorInput, ReasonInput, RootCauseInput
 
         async def incident(n: int, wait_for_known_error: bool = False):
-            from cli.incident_submit import build_incident
+            from itsmflow.app.incident_submit import build_incident
 
             status, _ = await incident_ops.open_incident(self.client, build_incident(
                 title=f"web-02 answers 502 ({n})", ci="web-02", impact=3, urgency=2, opened_by="erin"), self.task_queue)
@@ -242,8 +242,8 @@ class Demo:
 
     async def requests(self) -> None:
         """Onboarding (account → laptop ∥ VPN → welcome) and a database read grant."""
-        from cli import request_ops
-        from cli.request_submit import build_request
+        from itsmflow.app import request_ops
+        from itsmflow.app.request_submit import build_request
         from workflows.change_models import ApproveInput
         from workflows.request_models import TaskActionInput
 
@@ -284,17 +284,17 @@ class Demo:
         _say(f"alice's {status.id} (db-access read): granted, verified by grace")
 
     async def timelines(self) -> None:
-        from cli import change_ops
-        from cli.audit import audit_trail
+        from itsmflow.app import change_ops
+        from itsmflow.app.audit import audit_trail
 
-        from cli import incident_ops, request_ops
+        from itsmflow.app import incident_ops, request_ops
 
         for change_id, label in self.ids:
             if change_id.startswith("REQ"):
                 status = await request_ops.status(self.client, change_id)
                 outcome = status.state.value
             elif change_id.startswith("PRB"):
-                from cli import problem_ops
+                from itsmflow.app import problem_ops
 
                 status = await problem_ops.status(self.client, change_id)
                 outcome = status.state.value
@@ -316,10 +316,10 @@ class Demo:
         the HTML page with charts (`itsm report kpis`)."""
         from pathlib import Path
 
-        from cli.kpi_html import render_html
-        from cli.kpi_render import render_text
-        from cli.kpi_source import fetch_runs
-        from cli.kpis import compute, default_window
+        from itsmflow.app.kpi_html import render_html
+        from itsmflow.app.kpi_render import render_text
+        from itsmflow.app.kpi_source import fetch_runs
+        from itsmflow.app.kpis import compute, default_window
 
         await asyncio.sleep(1.5)  # visibility trails the runs' last search attribute updates
         low, high = default_window(None, None, datetime.now(timezone.utc))

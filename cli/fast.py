@@ -1,5 +1,5 @@
 """The `itsm` entry point. `itsm runs show ID [--json]` is answered from the server's HTTP
-API with the standard library alone (no click, no temporalio: ~25 ms), when cli/lean.py can
+API with the standard library alone (no click, no temporalio: ~25 ms), when itsmflow/app/lean.py can
 answer it exactly; every other call, and every case the lean path declines, goes to the
 full click application."""
 
@@ -16,7 +16,7 @@ def main() -> None:
     args = sys.argv[1:]
     lean_call = args[:2] == ["runs", "show"] and len(args) in (3, 4) and not args[2].startswith("-")
     if lean_call and args[3:] in ([], ["--json"]):
-        from cli import lean
+        from itsmflow.app import lean
 
         info = lean.describe(args[2])
         if info is lean.NOT_FOUND:

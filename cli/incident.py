@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from cli.commands import actor_command, start_command, timeline_card
+from cli.commands import action_commands, start_command, timeline_card
 from cli.common import (
     FullHelpGroup, ValidationFailed, actor_option, emit_json, idempotency_option, json_option, short_time, show_status, to_json_model,
 )
+from workflows.incident_process import INCIDENT
 
 level = click.IntRange(1, 3)
 
@@ -31,7 +32,7 @@ def incident_group() -> None:
 @json_option
 def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, idempotency_key, actor, as_json):
     """Open an incident; prints its id (or the existing one for a dedup hit)."""
-    from cli.incident_submit import SubmitError, build_incident
+    from itsmflow.app.incident_submit import SubmitError, build_incident
 
     if dedup_key and idempotency_key:
         raise ValidationFailed("--dedup-key already makes a repeated open return the same incident: "
@@ -39,39 +40,28 @@ def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, 
     status, attached = start_command(
         lambda: build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group, dedup_key=dedup_key,
                                description=description, opened_by=actor, policy_name=policy),
-        (SubmitError,), "cli.incident_ops", "open_incident", idempotency_key)
+        (SubmitError,), "itsmflow.app.incident_ops", "open_incident", idempotency_key)
     if as_json:
         emit_json({**to_json_model(status), "attached": attached})
     else:
         click.echo(status.id)
 
 
-def _actor_command(name: str, update: str, help_text: str, *options, model: str = "ActorInput", fields=()):
-    """Register `itsm incident NAME ID [options] --as USER` sending update `update`."""
-    actor_command(incident_group, name, update, help_text, *options, models="workflows.incident_models",
-                  status="IncidentStatus", id_name="incident_id", model=model, fields=fields)
+# The noun commands are the declaration's actions (name, update, argument model, help), with
+# the options that fill each argument's fields.
+OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
+    "escalate": (click.Option(["--to-step"], type=click.IntRange(1)),),
+    "reassign": (click.Option(["--group"], required=True), click.Option(["--reason"], default="")),
+    "priority": (click.Option(["--impact"], type=level, required=True),
+                 click.Option(["--urgency"], type=level, required=True), click.Option(["--reason"], default="")),
+    "hold": (click.Option(["--reason"], required=True),),
+    "resolve": (click.Option(["--code"], required=True), click.Option(["--notes"], default="")),
+    "reopen": (click.Option(["--reason"], default=""),),
+    "note": (click.Argument(["text"]),),
+    "major": (click.Option(["--reason"], default=""),),
+}
 
-
-_actor_command("ack", "acknowledge", "Acknowledge: stops escalation, meets the response SLA.")
-_actor_command("escalate", "escalate", "Escalate to the next step now (or --to-step N).",
-               click.Option(["--to-step"], type=click.IntRange(1)), model="EscalateInput", fields=("to_step",))
-_actor_command("reassign", "reassign", "Reassign to another group: its escalation policy restarts.",
-               click.Option(["--group"], required=True), click.Option(["--reason"], default=""),
-               model="ReassignInput", fields=("group", "reason"))
-_actor_command("priority", "set_priority", "Change impact/urgency; SLA targets are recomputed from the open time.",
-               click.Option(["--impact"], type=level, required=True), click.Option(["--urgency"], type=level, required=True),
-               click.Option(["--reason"], default=""), model="PriorityInput", fields=("impact", "urgency", "reason"))
-_actor_command("hold", "hold", "Put on hold: the SLA clocks pause.", click.Option(["--reason"], required=True),
-               model="ReasonInput", fields=("reason",))
-_actor_command("resume", "resume", "Resume from hold: the SLA clocks continue.")
-_actor_command("resolve", "resolve", "Resolve with a code and notes.", click.Option(["--code"], required=True),
-               click.Option(["--notes"], default=""), model="ResolveInput", fields=("code", "notes"))
-_actor_command("reopen", "reopen", "Reopen a resolved incident within the policy's window.",
-               click.Option(["--reason"], default=""), model="ReasonInput", fields=("reason",))
-_actor_command("note", "note", "Add a note to the timeline.", click.Argument(["text"]), model="NoteInput",
-               fields=("text",))
-_actor_command("major", "declare_major", "Declare a major incident: pages the major-incident group.",
-               click.Option(["--reason"], default=""), model="ReasonInput", fields=("reason",))
+action_commands(incident_group, INCIDENT, OPTIONS, status="IncidentStatus", id_name="incident_id")
 
 
 @incident_group.command("show")

@@ -3,12 +3,11 @@ A change is raised for a problem with `itsm change submit ... --problem PRB-...`
 
 from __future__ import annotations
 
-import functools
-
 import click
 
-from cli.commands import actor_command, list_command, show_command, start_command, timeline_card
+from cli.commands import action_commands, list_command, show_command, start_command, timeline_card
 from cli.common import FullHelpGroup, actor_option, emit_json, idempotency_option, json_option, short_time, to_json_model
+from workflows.problem_process import PROBLEM
 
 
 @click.group("problem", cls=FullHelpGroup)
@@ -27,34 +26,28 @@ def problem_group() -> None:
 @json_option
 def open_cmd(title, ci, incidents, description, policy, idempotency_key, actor, as_json):
     """Open a problem by hand; prints its id once it waits for investigation."""
-    from cli.problem_submit import SubmitError, build_problem
+    from itsmflow.app.problem_submit import SubmitError, build_problem
 
     status = start_command(lambda: build_problem(title=title, ci=ci, incidents=incidents, description=description,
                                                  opened_by=actor, policy_name=policy),
-                           (SubmitError,), "cli.problem_ops", "open_problem", idempotency_key)
+                           (SubmitError,), "itsmflow.app.problem_ops", "open_problem", idempotency_key)
     if as_json:
         emit_json(to_json_model(status))
     else:
         click.echo(status.id)
 
 
-_command = functools.partial(actor_command, problem_group, models="workflows.problem_models", status="ProblemStatus",
-                             id_name="problem_id")
-
-
-_command("investigate", "investigate", "Start investigating (problem managers or the CI's owners).")
-_command("link", "link", "Link an incident to the problem.", click.Argument(["incident_id"]), model="LinkInput",
-         fields=("incident_id",))
-_command("root-cause", "root_cause", "Record the root cause.", click.Argument(["text"]), model="RootCauseInput",
-         fields=("text",))
-_command("known-error", "known_error", "Record a known error: the workaround new incidents on the CI show.",
-         click.Option(["--workaround"], required=True), model="KnownErrorInput", fields=("workaround",))
-_command("resolve", "resolve", "Resolve: the known error retires, the CI is free for a new problem.",
-         click.Option(["--notes"], default=""), model="ResolveInput", fields=("notes",))
-_command("close", "close", "Close a resolved problem (problem managers).", click.Option(["--reason"], default=""),
-         model="ReasonInput", fields=("reason",))
-_command("cancel", "cancel", "Cancel an open problem (problem managers).", click.Option(["--reason"], required=True),
-         model="ReasonInput", fields=("reason",))
+# The noun commands are the declaration's actions, with the options that fill their fields.
+OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
+    "link": (click.Argument(["incident_id"]),),
+    "root-cause": (click.Argument(["text"]),),
+    "known-error": (click.Option(["--workaround"], required=True),),
+    "resolve": (click.Option(["--notes"], default=""),),
+    "close": (click.Option(["--reason"], default=""),),
+    "cancel": (click.Option(["--reason"], required=True),),
+}
+action_commands(problem_group, PROBLEM, OPTIONS, status="ProblemStatus", id_name="problem_id",
+                skip=("link-change", "change-not-started"))
 
 
 def format_problem(status) -> str:

@@ -44,7 +44,7 @@ def list_cmd(as_json):
 def _input(fields: tuple[str, ...], input_file: str | None) -> dict:
     import json
 
-    from itsmflow.app import InputError, parse_fields
+    from itsmflow.app.generic import InputError, parse_fields
 
     values: dict = {}
     if input_file:
@@ -71,7 +71,7 @@ def _input(fields: tuple[str, ...], input_file: str | None) -> dict:
 def start_cmd(name, fields, input_file, idempotency_key, actor, as_json):
     """Start a run of process NAME; prints its id once it waits on people or time."""
     from cli.commands import start_command
-    from itsmflow import app
+    from itsmflow.app import generic as app
 
     values = _input(fields, input_file)
     try:
@@ -99,7 +99,7 @@ def start_cmd(name, fields, input_file, idempotency_key, actor, as_json):
 def do_cmd(run_id, action, fields, actor, as_json):
     """Do ACTION on run RUN_ID as a user; prints `ID new-state` (or the JSON status)."""
     from cli.common import run_update
-    from itsmflow import app
+    from itsmflow.app import generic as app
     from itsmflow.process import resolve
 
     values = _input(fields, None)
@@ -116,7 +116,7 @@ def do_cmd(run_id, action, fields, actor, as_json):
 @json_option
 def show_cmd(run_id, as_json):
     """The run's state and details, live or (no worker) as last published."""
-    from itsmflow import app
+    from itsmflow.app import generic as app
     from itsmflow.processes import of_id
 
     process = of_id(run_id)

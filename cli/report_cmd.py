@@ -30,8 +30,8 @@ def kpis_cmd(since, until, as_json, as_csv, html_file, force):
 
     from cli.audit_cmd import parse_day_or_time
     from cli.common import ValidationFailed, check_output_file, emit_json, run, write_output_file
-    from cli.kpi_source import fetch_runs
-    from cli.kpis import compute, default_window
+    from itsmflow.app.kpi_source import fetch_runs
+    from itsmflow.app.kpis import compute, default_window
 
     if sum(map(bool, (as_json, as_csv, html_file))) > 1:
         raise ValidationFailed("choose one of --json, --csv and --html")
@@ -45,15 +45,15 @@ def kpis_cmd(since, until, as_json, as_csv, html_file, force):
     if as_json:
         emit_json(report)
     elif as_csv:
-        from cli.kpi_render import render_csv
+        from itsmflow.app.kpi_render import render_csv
 
         click.echo(render_csv(report), nl=False)
     elif html_file:
-        from cli.kpi_html import render_html
+        from itsmflow.app.kpi_html import render_html
 
         write_output_file(html_file, render_html(report), force, "--html")
         click.echo(f"KPI report written to {html_file}", err=True)
     else:
-        from cli.kpi_render import render_text
+        from itsmflow.app.kpi_render import render_text
 
         click.echo(render_text(report), nl=False)

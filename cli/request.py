@@ -78,7 +78,7 @@ def request_group() -> None:
 @json_option
 def submit_cmd(item, pairs, requested_for, idempotency_key, actor, as_json):
     """Request a catalog item; prints REQ-… once its items are under way."""
-    from cli.request_submit import SubmitError, build_request, parse_pairs
+    from itsmflow.app.request_submit import SubmitError, build_request, parse_pairs
     from definitions import registry
 
     try:
@@ -90,7 +90,7 @@ def submit_cmd(item, pairs, requested_for, idempotency_key, actor, as_json):
     async def work(client):
         from datetime import timedelta
 
-        from cli import request_ops
+        from itsmflow.app import request_ops
         from worker.connect import task_queue
 
         await require_worker(client, task_queue())
@@ -103,7 +103,7 @@ def submit_cmd(item, pairs, requested_for, idempotency_key, actor, as_json):
 
 def _decide(run_id: str, name: str, arg, as_json: bool) -> None:
     async def work(client):
-        from cli import request_ops
+        from itsmflow.app import request_ops
 
         try:
             return await request_ops.decide(client, run_id, name, arg)
@@ -150,7 +150,7 @@ def cancel_cmd(request_id, reason, actor, as_json):
     from workflows.request_models import CancelRequestInput
 
     async def work(client):
-        from cli import request_ops
+        from itsmflow.app import request_ops
 
         return await request_ops.cancel(client, request_id, CancelRequestInput(actor=actor, reason=reason))
 
@@ -165,7 +165,7 @@ def show_cmd(request_id, as_json):
     """Items, approvals, tasks with states and assignees, fulfillment SLA."""
 
     async def work(client):
-        from cli import ops, request_ops
+        from itsmflow.app import ops, request_ops
         from workflows.request_models import RequestStatus
 
         read = await ops.read(client, request_id, RequestStatus)
@@ -237,7 +237,7 @@ def _task_action(task_id: str, name: str, actor: str, notes: str, as_json: bool)
     from workflows.request_models import TaskActionInput
 
     async def work(client):
-        from cli import request_ops
+        from itsmflow.app import request_ops
 
         return await request_ops.task_action(client, task_id, name, TaskActionInput(actor=actor, notes=notes))
 

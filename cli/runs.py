@@ -8,35 +8,13 @@ from datetime import datetime
 import click
 
 from cli.common import FullHelpGroup, ProcessName, emit_json, iso_utc, json_option, run, short_time, ui_link
-from cli.ids import process_of
+from itsmflow.app.ids import process_of
+from itsmflow.app.queries import list_query
 
 
 @click.group("runs", cls=FullHelpGroup)
 def runs_group() -> None:
     """Runs of every process: list, inspect, audit."""
-
-
-def _query(process: str | None, state: str | None, priority: str | None = None,
-           groups: list[str] | None = None) -> str:
-    clauses = [f"ItsmProcess = '{process}'" if process else "ItsmProcess IS NOT NULL"]
-    if state:
-        clauses.append(f"ItsmState = '{state}'")
-    if priority:
-        clauses.append(f"ItsmPriority = '{priority}'")
-    if groups is not None:
-        clauses.append("ItsmGroup IN (" + ", ".join(f"'{g}'" for g in groups or ["-"]) + ")")
-    return " AND ".join(clauses)
-
-
-def window_query(since: datetime | None = None, until: datetime | None = None, process: str | None = None) -> str:
-    """Every run that could have acted in [since, until): opened before `until` and still
-    running or closed at or after `since` (audit export, KPI report)."""
-    clauses = [_query(process, None)]
-    if until:
-        clauses.append(f"StartTime < '{iso_utc(until)}'")
-    if since:
-        clauses.append(f"(ExecutionStatus = 'Running' OR CloseTime >= '{iso_utc(since)}')")
-    return " AND ".join(clauses)
 
 
 def list_runs(process: str | None, state: str | None, limit: int, as_json: bool, priority: str | None = None,
@@ -49,7 +27,7 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
 
     async def work(client):
         rows = []
-        async for execution in client.list_workflows(_query(process, state, priority, groups), limit=limit):
+        async for execution in client.list_workflows(list_query(process, state, priority, groups), limit=limit):
             attrs = execution.search_attributes
             try:
                 memo = await execution.memo()
@@ -81,14 +59,24 @@ def list_runs(process: str | None, state: str | None, limit: int, as_json: bool,
     if not rows:
         click.echo("no runs", err=True)
         return
-    # The column the list is filtered or grouped by shows too: an incident's priority, a task's group.
-    extra = "priority" if process == "incident" else "group" if process == "task" else None
+    # The column a process's runs are told apart by shows too: its priority (incidents) or else
+    # its group (tasks, problems), as its declaration says it sets them.
+    extra = _extra_column(process)
     head = f"{extra.upper():<9} " if extra else ""
     click.echo(f"{'ID':<19} {'PROCESS':<9} {'STATE':<11} {head}{'STARTED':<21} TITLE")
     for row in rows:
         cell = f"{row[extra] or '-':<9} " if extra else ""
         click.echo(f"{row['id']:<19} {row['process'] or '-':<9} {row['state'] or '-':<11} {cell}"
                    f"{short_time(row['started']):<21} {row['title']}")
+
+
+def _extra_column(process: str | None) -> str | None:
+    if process is None:
+        return None
+    from itsmflow.processes import named
+
+    attributes = named(process).attributes
+    return "priority" if "ItsmPriority" in attributes else "group" if "ItsmGroup" in attributes else None
 
 
 @runs_group.command("list")
@@ -106,7 +94,7 @@ def list_cmd(process, state, limit, as_json):
 @json_option
 def show_cmd(run_id, as_json):
     """Describe a run: Temporal status, state, pending activities and their failures."""
-    from cli import lean
+    from itsmflow.app import lean
 
     info = lean.describe(run_id)
     if info is lean.NOT_FOUND:
@@ -174,7 +162,7 @@ async def failing_workflow_task(client, run_id: str, pending) -> dict | None:
 
 
 def _print_run(info: dict, as_json: bool) -> None:
-    from cli.lean import format_run
+    from itsmflow.app.lean import format_run
 
     click.echo(format_run(info, as_json))
 
@@ -186,7 +174,7 @@ def history_cmd(run_id, as_json):
     """The audit trail: time, actor, action, details (a request's includes its items and tasks)."""
 
     async def work(client):
-        from cli.audit import audit_trail
+        from itsmflow.app.audit import audit_trail
 
         return await audit_trail(client, run_id)
 
@@ -208,14 +196,14 @@ def timeline_cmd(run_id, mermaid, as_json):
     """The audit trail as a timeline: time since start, a section per state, waits as gaps,
     human actions marked *, children (request → items → tasks) nested under their run."""
     from cli.common import ValidationFailed
-    from cli.timeline import entries_json, render_gantt, render_text, timeline_entries
+    from itsmflow.app.timeline import entries_json, render_gantt, render_text, timeline_entries
 
     if mermaid and as_json:
         raise ValidationFailed("choose one of --mermaid and --json")
 
     async def work(client):
-        from cli.audit import audit_trail
-        from cli.timeline import parents_of
+        from itsmflow.app.audit import audit_trail
+        from itsmflow.app.timeline import parents_of
 
         rows = await audit_trail(client, run_id)
         return rows, await parents_of(client, rows, run_id)

@@ -142,7 +142,7 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
     from worker.telemetry import TelemetryError, configure_logging, configure_runtime, tracing_interceptors
 
     async def main():
-        temporal = await client()
+        temporal = await client(channel=None)
         target = temporal.service_client.config.target_host
         click.echo(f"worker polling task queue {task_queue()!r} on {target}"
                    + (f", metrics on :{metrics_port}/metrics" if metrics_port else ""))

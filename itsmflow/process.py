@@ -89,6 +89,7 @@ class Process:
     graph: str | None = None  # "module:function" giving a Mermaid graph of the process
     user_starts: tuple[str, ...] | None = None
     child_of: str | None = None
+    continues_as_new: bool = False  # its runs continue as new (reports follow the chain to the first)
     description: str = ""
 
     @property

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cli.change_submit import SubmitError as ChangeSubmitError
-from cli.change_submit import build_change
+from itsmflow.app.change_submit import SubmitError as ChangeSubmitError
+from itsmflow.app.change_submit import build_change
 from cli.main import run_cli
-from cli.request_submit import SubmitError as RequestSubmitError
-from cli.request_submit import build_request
+from itsmflow.app.request_submit import SubmitError as RequestSubmitError
+from itsmflow.app.request_submit import build_request
 from definitions import acme, registry
 from workflows.change_models import ApproveInput, CompleteInput, RejectInput
 from workflows.incident_models import EscalateInput, PriorityInput, ResolveInput

@@ -141,8 +141,8 @@ async def start(client, workflow: str, arg, run_id: str, queue: str, deadline: f
 
 
 async def drive_change(client, queue: str, deadline: float) -> tuple[str, str]:
-    from cli.change_submit import build_change
-    from cli.ids import new_id
+    from itsmflow.app.change_submit import build_change
+    from itsmflow.app.ids import new_id
     from definitions import registry
     from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 
@@ -162,7 +162,7 @@ async def drive_change(client, queue: str, deadline: float) -> tuple[str, str]:
 
 
 async def drive_incident(client, queue: str, deadline: float) -> tuple[str, str]:
-    from cli.incident_submit import build_incident
+    from itsmflow.app.incident_submit import build_incident
     from workflows.incident_models import ActorInput, IncidentStatus, ResolveInput
 
     incident = build_incident(title="chaos lb-01 down", ci="lb-01", impact=2, urgency=2, opened_by="erin")
@@ -176,7 +176,7 @@ async def drive_incident(client, queue: str, deadline: float) -> tuple[str, str]
 
 
 async def drive_request(client, queue: str, deadline: float) -> tuple[str, str]:
-    from cli.request_submit import build_request
+    from itsmflow.app.request_submit import build_request
 
     request = build_request(item_name="account", raw={"name": "Chaos Monkey", "team": "sre"}, requested_by="alice")
     await start(client, "RequestWorkflow", request, request.id, queue, deadline)

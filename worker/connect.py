@@ -63,9 +63,10 @@ async def failure_message(client, failure) -> str:
     return message
 
 
-async def connect(**overrides):
+async def connect(channel: str | None = None, **overrides):
     """Connect with our data converter (and signing, when ITSM_AUTH_KEY names a key);
-    `overrides` win over the environment."""
+    `channel` names the front end people act through (the CLI's is `cli`; the worker's client
+    names none). `overrides` win over the environment."""
     from temporalio.client import Client
 
     from worker.auth import Signer, client_interceptor
@@ -75,6 +76,10 @@ async def connect(**overrides):
     signer = Signer.from_env()
     if signer is not None:
         config["interceptors"] = [*config.get("interceptors", []), client_interceptor(signer, converter)]
+    if channel is not None:
+        from itsmflow.app.channel import channel_interceptor
+
+        config["interceptors"] = [*config.get("interceptors", []), channel_interceptor(channel, converter)]
     return await Client.connect(**config, data_converter=converter)
 
 

@@ -114,7 +114,7 @@ def activities_for(db: Database, channel: Channel, fulfillment: FulfillmentActiv
     return [cmdb.find_conflicts, cmdb.reserve_calendar, cmdb.release_calendar, cmdb.record_change,
             cmdb.record_incident, cmdb.impacted_services, notify.notify, webhook.post_webhook,
             fulfillment.run_action, fulfillment.undo_action, cmdb.record_known_error, cmdb.claim_problem_ci,
-            cmdb.problem_ended, *([problems.incident_on_ci] if problems else [])]
+            cmdb.problem_ended, *([problems.incident_on_ci, problems.release_stale_problem] if problems else [])]
 
 
 def cache_workflow_bytecode() -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -35,8 +35,9 @@ CMDB_OPTIONS = dict(
 REFUSED, WRONG_STATE = "Refused", "WrongState"
 
 # The status a run publishes in its memo (key MEMO_STATUS) for reads that need no worker:
-# compact (the last MEMO_EVENTS events of the timeline, texts cut to MEMO_TEXT), once per
-# workflow task in which what it shows changed. Runs started before this replay without it.
+# compact (the last MEMO_EVENTS events of the timeline, texts cut to MEMO_TEXT), with who may
+# act now (`actions`), once per workflow task in which any of it changed. Runs started before
+# this replay without it.
 MEMO_STATUS, MEMO_EVENTS, MEMO_TEXT = "status", 10, 500
 STATUS_PATCH = "itsm-memo-status"
 # Durations in history and state text in the definitions' spelling (`2d`, `30m`), not
@@ -77,6 +78,24 @@ def _compact(value):
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
+
+
+async def open_or_attach(workflow_type: str, arg, *, id: str, memo: dict | None = None, search_attributes=None,
+                         summary: str | None = None) -> bool:
+    """Start a run of its own from a workflow, under `id`: abandoned, it outlives this one
+    (a problem an incident suggests, a review's action items). True when this call started it;
+    False when a run with that id exists already (a retried step), which is then to be told
+    by signal. The worker signs the start (ITSM_AUTH)."""
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    try:
+        await workflow.start_child_workflow(
+            workflow_type, arg, id=id, parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, memo=memo, search_attributes=search_attributes,
+            static_summary=summary)
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
 
 
 class SettleUpdate:
@@ -124,6 +143,11 @@ class ProcessWorkflow:
     def status(self):
         raise NotImplementedError
 
+    def pending_actions(self) -> list[dict]:
+        """Who may act now: `[{"action": ..., "groups": [...], "users": [...]}]`, kept in the memo
+        with the status (the inbox, links and chat read it; validators still decide)."""
+        return []
+
     def publish_status(self) -> None:
         """Keep the status current in the memo from now on (call first thing in `run`): a
         coroutine waits until what `status()` shows differs from what was published and
@@ -141,7 +165,7 @@ class ProcessWorkflow:
     def _status_to_publish(self) -> bool:
         if self._blocked_on is not None and self._blocked_on():
             return False  # the main loop wakes with this: publish what it leads to
-        current = compact_status(self.status().model_dump(mode="json"))
+        current = {**compact_status(self.status().model_dump(mode="json")), "actions": self.pending_actions()}
         if current == self._published_status:
             return False
         self._published_status = current

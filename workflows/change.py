@@ -210,6 +210,18 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         level = self._approvals.current_level()
         return [level.group] if level else []
 
+    def pending_actions(self) -> list[dict]:
+        state, level = self._status.state, self._approvals.current_level()
+        actions = []
+        if state == ChangeState.AUTHORIZE and level is not None:
+            actions += [{"action": name, "groups": [level.group], "users": []} for name in ("approve", "reject")]
+        if state == ChangeState.IMPLEMENT and self._completion is None:
+            actions.append({"action": "complete", "groups": self._implementer_groups(), "users": []})
+        if state in CANCELABLE_STATES:
+            actions.append({"action": "cancel", "groups": [self._change.policy.notify_group],
+                            "users": [self._change.requested_by]})
+        return actions
+
     def interrupted(self) -> bool:
         return self._cancel is not None
 

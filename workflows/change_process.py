@@ -22,6 +22,7 @@ CHANGE = Process(
     attributes=("ItsmProcess", "ItsmState", "ItsmType", "ItsmRequester", "ItsmCI", "ItsmRisk", "ItsmOutcome",
                 "ItsmResolvedAt"),
     definitions={"change-policy": "definitions.change:ChangePolicy"},
-    start_attributes="cli.change_ops:start_attributes", show="cli.change:format_change",
+    graph="itsmflow.app.graph:change_graph",
+    start_attributes="itsmflow.app.change_ops:start_attributes", show="cli.change:format_change",
     description="Change enablement: assess risk, approve through a chain, schedule in a window, implement, review.",
 )

@@ -37,6 +37,8 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
         # on replay (a slow local activity) and the replay then misses its marker.
         self._concurrent = workflow.patched("concurrent-side-effects")
         self._problem_link = bool(inc.ci) and inc.carried is None and workflow.patched("problem-link")
+        # The incident starts the problem it suggests (and tells the open one) itself.
+        self._own_problems = self._problem_link and workflow.patched("problem-from-workflow")
         if inc.carried is not None:
             self._s = inc.carried.model_copy(update={"runs": inc.carried.runs + 1})
             return
@@ -247,6 +249,15 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
         return {"ItsmAckedAt": self._s.sla["response"].met_at, "ItsmResolvedAt": self._s.resolved_at,
                 "ItsmOutcome": self._s.resolution_code,
                 "ItsmBreaches": sorted(name for name, clock in self._s.sla.items() if clock.breached) or None}
+
+    def pending_actions(self) -> list[dict]:
+        state, groups = self._s.state, [self._s.assigned_group, self._policy.manager_group]
+        names = {S.NEW: ["ack", "resolve", "hold"], S.IN_PROGRESS: ["resolve", "hold"], S.ON_HOLD: ["resume", "resolve"],
+                 S.RESOLVED: ["reopen"]}.get(state, [])
+        if self._s.acknowledged_by is None and state in (S.IN_PROGRESS, S.ON_HOLD):
+            names.insert(0, "ack")
+        return [{"action": name, "groups": groups, "users": [self._s.opened_by] if name == "reopen" else []}
+                for name in names]
 
     def _organisation(self):
         return self._org

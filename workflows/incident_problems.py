@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from temporalio.exceptions import ApplicationError
+
 with workflow.unsafe.imports_passed_through():
-    from activities.models import IncidentOnCiInput, IncidentOnCiResult
-    from workflows.base import CMDB_OPTIONS
+    from activities.models import IncidentOnCiInput, IncidentOnCiResult, StaleProblemInput
+    from workflows.base import CMDB_OPTIONS, open_or_attach
+    from workflows.problem_models import IncidentOccurred, ProblemInput, start_attributes
+    from workflows.search_attributes import typed
 
 
 class IncidentProblems:
     _checking_ci = False
+    _own_problems = False  # decided at the start (`problem-from-workflow`)
 
     async def _do_on_ci(self) -> None:
         """The opened notice waits for the CI's known errors, to show them; the first page
@@ -21,13 +26,26 @@ class IncidentProblems:
 
     async def _check_ci_problems(self) -> None:
         """Record the occurrence on the CI, show its known errors, join (or, when incidents
-        recur, open) its problem: one activity."""
+        recur, open) its problem. The activity decides; the workflow starts the suggested
+        problem, or tells the open one, itself (runs started before `problem-from-workflow`
+        left that to the activity)."""
         self._checking_ci = True
         try:
-            found: IncidentOnCiResult = await workflow.execute_activity(
-                "incident_on_ci", IncidentOnCiInput(incident_id=self._s.id, ci=self._s.ci, opened_at=self._s.opened_at),
-                result_type=IncidentOnCiResult, summary=f"known errors and open problem of {self._s.ci}",
-                **CMDB_OPTIONS)
+            for _ in range(2):
+                found: IncidentOnCiResult = await workflow.execute_activity(
+                    "incident_on_ci", IncidentOnCiInput(incident_id=self._s.id, ci=self._s.ci,
+                                                        opened_at=self._s.opened_at, decide_only=self._own_problems),
+                    result_type=IncidentOnCiResult, summary=f"known errors and open problem of {self._s.ci}",
+                    **CMDB_OPTIONS)
+                if found.start_with:
+                    await self._open_problem(found)
+                elif found.tell and not await self._tell_problem(found.problem_id):
+                    await workflow.execute_activity(
+                        "release_stale_problem", StaleProblemInput(incident_id=self._s.id, ci=self._s.ci,
+                                                                   problem_id=found.problem_id),
+                        summary=f"release {self._s.ci} from ended problem {found.problem_id}", **CMDB_OPTIONS)
+                    continue
+                break
         finally:
             self._checking_ci = False
         self._s.known_errors = found.known_errors
@@ -38,6 +56,26 @@ class IncidentProblems:
                                                 f"{self._s.ci} within the problem policy's window")
         elif found.problem_id:
             self._set_problem(found.problem_id, f"linked to {found.problem_id}, the open problem of {self._s.ci}")
+
+    async def _open_problem(self, found: IncidentOnCiResult) -> None:
+        """The suggested problem, started by this incident and outliving it."""
+        ci, incidents = self._s.ci, found.start_with
+        window = self.spell(found.problem_policy.suggest_window)
+        problem = ProblemInput(
+            id=found.problem_id, title=f"Recurring incidents on {ci}", ci=ci, incidents=incidents,
+            description=f"{len(incidents)} incidents on {ci} within {window}: {', '.join(incidents)}",
+            policy=found.problem_policy, organisation=found.problem_organisation)
+        await open_or_attach("ProblemWorkflow", problem, id=problem.id, memo={"title": problem.title},
+                             search_attributes=typed(start_attributes(problem)), summary=problem.title)
+
+    async def _tell_problem(self, problem_id: str) -> bool:
+        """Tell the CI's open problem of this incident; False when that run has ended."""
+        try:
+            await workflow.get_external_workflow_handle(problem_id).signal(
+                "incident_occurred", IncidentOccurred(incident_id=self._s.id))
+        except ApplicationError:
+            return False
+        return True
 
     @workflow.signal
     def problem_linked(self, problem_id: str) -> None:

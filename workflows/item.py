@@ -220,6 +220,12 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
     def interrupted(self) -> bool:
         return self._cancel is not None
 
+    def pending_actions(self) -> list[dict]:
+        level = self._approvals.current_level()
+        if self._s.state != R.APPROVAL or level is None:
+            return []
+        return [{"action": name, "groups": [level.group], "users": []} for name in ("approve", "reject")]
+
     def _organisation(self):
         return self._org
 

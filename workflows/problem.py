@@ -120,6 +120,12 @@ class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
         item = self._org.ci(self._s.ci)
         return list(dict.fromkeys([self._policy.manager_group, *([item.owner_group] if item else [])]))
 
+    def pending_actions(self) -> list[dict]:
+        names = {ProblemState.NEW: ["investigate", "cancel"], ProblemState.INVESTIGATING: ["root-cause", "known-error",
+                 "resolve", "cancel"], ProblemState.KNOWN_ERROR: ["resolve", "cancel"],
+                 ProblemState.RESOLVED: ["close"]}.get(self._s.state, [])
+        return [{"action": name, "groups": self._team(), "users": []} for name in names]
+
     def _organisation(self):
         return self._org
 

@@ -109,6 +109,11 @@ class RequestWorkflow(ProcessWorkflow):
     def _event(self, actor: str, action: str, details: str = "") -> None:
         append_event(self._s, Event(time=workflow.now(), actor=actor, action=action, details=details))
 
+    def pending_actions(self) -> list[dict]:
+        if self._s.state in FINAL or self._cancel is not None:
+            return []
+        return [{"action": "cancel", "groups": [], "users": [self._s.requested_by]}]
+
     def _organisation(self):
         return self._in.organisation
 

@@ -16,7 +16,8 @@ REQUEST = Process(
     final={"fulfilled": "fulfilled", "rejected": "rejected", "canceled": "canceled", "failed": "failed"},
     attributes=("ItsmProcess", "ItsmState", "ItsmType", "ItsmRequester", "ItsmOutcome", "ItsmResolvedAt"),
     definitions={"catalog": "definitions.catalog:Catalog"},
-    start_attributes="cli.request_ops:start_attributes",
+    graph="itsmflow.app.graph:catalog_graph",
+    start_attributes="itsmflow.app.request_ops:start_attributes",
     description="Service requests from the catalog: items with approvals, fulfillment tasks and SLAs.",
 )
 

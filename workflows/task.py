@@ -33,6 +33,11 @@ class ManualTaskWorkflow(ProcessWorkflow):
     def status(self) -> ManualTaskResult:
         return self._result
 
+    def pending_actions(self) -> list[dict]:
+        if self._result.state != TaskState.OPEN:
+            return []
+        return [{"action": name, "groups": [self._task.group], "users": []} for name in ("complete", "fail")]
+
     def _organisation(self):
         return self._task.organisation
 

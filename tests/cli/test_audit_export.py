@@ -9,7 +9,7 @@ import json
 
 from temporalio.api.enums.v1 import EventType as E
 
-from cli.audit_export import COLUMNS, export_rows, render
+from itsmflow.app.audit_export import COLUMNS, export_rows, render
 from tests.workflows.helpers import approve, changes, complete, history_events, implementing, refusal  # noqa: F401
 
 
@@ -52,7 +52,7 @@ async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_ref
     from temporalio.api.history.v1 import History, HistoryEvent
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    from cli.audit import audit_rows
+    from itsmflow.app.audit import audit_rows
     from workflows.incident_models import PriorityInput, ReassignInput, ResolveInput
 
     client = SimpleNamespace(data_converter=pydantic_data_converter)
@@ -95,8 +95,8 @@ async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_ref
 def test_every_kind_of_run_names_the_definition_that_governs_it():
     """A manual task carries no policy or catalog, only the organisation that says who may
     act on it: its rows name that, not nothing."""
-    from cli.audit import policy_of
-    from cli.request_submit import build_request
+    from itsmflow.app.audit import policy_of
+    from itsmflow.app.request_submit import build_request
     from workflows.request_models import ManualTaskInput
 
     request = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "dev"}, requested_by="alice")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cli.change_submit import SubmitError, build_change
+from itsmflow.app.change_submit import SubmitError, build_change
 from definitions.acme import CHANGE_POLICY, DEMO_CHANGE_POLICY
 from definitions.change import ChangeType, WindowViolation
 from definitions.windows import Blackout

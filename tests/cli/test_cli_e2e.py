@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cli.ids import ID_PATTERN
+from itsmflow.app.ids import ID_PATTERN
 from worker.server import DevServer, free_port, wait_until_ready
 
 

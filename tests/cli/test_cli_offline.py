@@ -116,7 +116,7 @@ def test_lean_read_path_leaves_an_encrypted_failure_to_the_full_path():
     `runs show` down the full path (which decodes it) instead of printing "Encoded failure"."""
     import pytest
 
-    from cli import lean
+    from itsmflow.app import lean
 
     body = {"workflowExecutionInfo": {"execution": {"workflowId": "CHG-20300101-AAAA"}},
             "pendingActivities": [{"activityType": {"name": "notify"}, "attempt": 3,

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from cli.graph import graph
+from itsmflow.app.graph import graph
 from definitions import registry
 from tests.cli.test_cli_offline import itsm
 
@@ -283,7 +283,8 @@ def test_cli_graph_and_its_errors():
     assert shown.returncode == 0 and shown.stdout == graph(registry.get("acme-incident"))
     assert itsm("definitions", "graph", "acme-catalog", "laptop").stdout == graph(registry.get("acme-catalog"), "laptop")
     for args, message in [
-        (["acme"], "itsm: acme is an organisation: graph takes a change, incident or problem policy, or a catalog"),
+        (["acme"], "itsm: acme is an organisation: graph takes a catalog, change-policy, incident-policy or "
+                   "problem-policy"),
         (["nope"], f"itsm: unknown definition 'nope' (known: {KNOWN})"),
         (["laptop"], f"itsm: unknown definition 'laptop' (known: {KNOWN}) (an item of acme-catalog: itsm definitions "
                      "graph acme-catalog laptop)"),

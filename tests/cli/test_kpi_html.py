@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.kpi_html import render_html
-from cli.kpis import compute
+from itsmflow.app.kpi_html import render_html
+from itsmflow.app.kpis import compute
 from tests.cli.test_kpis import T0, UNTIL, WEEK
 
 WINDOW = (1400, 1000)

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cli.kpi_html import render_html
-from cli.kpi_render import duration, metric_rows, render_csv, render_text
-from cli.kpis import Run, age_bucket, compute, default_window, merge, open_at, percentile
+from itsmflow.app.kpi_html import render_html
+from itsmflow.app.kpi_render import duration, metric_rows, render_csv, render_text
+from itsmflow.app.kpis import Run, age_bucket, compute, default_window, merge, open_at, percentile
 
 T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
 UNTIL = T0 + timedelta(days=7)

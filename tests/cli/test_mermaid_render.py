@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.graph import graph
-from cli.timeline import render_gantt, timeline_entries
+from itsmflow.app.graph import graph
+from itsmflow.app.timeline import render_gantt, timeline_entries
 from definitions import registry
 from tests.cli.test_graph import parse
 from tests.cli.test_kpi_html import browse, chromium  # noqa: F401  (fixture)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from cli.audit_export import COLUMNS, render
+from itsmflow.app.audit_export import COLUMNS, render
 
 HOSTILE = "\x1b]8;;http://evil.example\x07click me\x1b]8;;\x07 \x1b[2J\rsafe \u202eevil\u202c \x9b31m"
 UNSAFE = ("\x1b", "\x07", "\r", "\u202e", "\u202c", "\x9b")
@@ -30,8 +30,8 @@ def itsm(*args: str, **env: str) -> subprocess.CompletedProcess:
 async def test_escapes_in_a_title_are_spelled_out_in_list_and_show(live, task_queue):
     """A raw client sets the memo title the UI and `runs list` show: nothing reaches a terminal raw,
     on the full path and on the lean `runs show` path, in text and in JSON."""
-    from cli.change_submit import build_change
-    from cli.ids import new_id
+    from itsmflow.app.change_submit import build_change
+    from itsmflow.app.ids import new_id
     from definitions import registry
     from workflows.search_attributes import typed
 

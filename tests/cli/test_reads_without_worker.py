@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 
-from cli import change_ops, incident_ops
-from cli.change_submit import build_change
-from cli.incident_submit import build_incident
+from itsmflow.app import change_ops, incident_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.incident_submit import build_incident
 from tests.cli.test_start_waiting import itsm, killed_worker
 from worker.main import build_worker
 from workflows.base import MEMO_STATUS, compact_status
@@ -22,7 +22,7 @@ from workflows.incident_models import ActorInput, NoteInput
 def build_change_input():
     from datetime import datetime, timezone
 
-    from cli.ids import new_id
+    from itsmflow.app.ids import new_id
     from definitions.change import ChangeType
 
     start = datetime(2030, 1, 1, 22, tzinfo=timezone.utc)
@@ -56,8 +56,16 @@ async def test_show_answers_from_the_memo_when_no_worker_does(live, task_queue, 
         # What the run published is what a query answered, compact; never two upserts in one task.
         memo = await (await live.client.get_workflow_handle(opened.id).describe()).memo()
         assert memo[MEMO_STATUS]["value"]["state"] == "in_progress"
-        published = {k: v for k, v in memo[MEMO_STATUS].items() if k != "at"}
+        published = {k: v for k, v in memo[MEMO_STATUS].items() if k not in ("at", "actions")}
         assert published == compact_status(json.loads(live_show.stdout))
+        # Who may act now, for the inbox, links and chat: the assigned group or incident managers.
+        assert memo[MEMO_STATUS]["actions"] == [{"action": name, "groups": ["network", "major-incident"], "users": []}
+                                                for name in ("resolve", "hold")]
+        change_memo = await (await live.client.get_workflow_handle(change.id).describe()).memo()
+        assert change_memo[MEMO_STATUS]["actions"] == [
+            {"action": "approve", "groups": ["change-managers"], "users": []},
+            {"action": "reject", "groups": ["change-managers"], "users": []},
+            {"action": "cancel", "groups": ["change-managers"], "users": ["alice"]}]
         counts = await upserts_per_task(live.client, opened.id)
         assert max(counts) == 1 and sum(counts) >= 14, counts
 

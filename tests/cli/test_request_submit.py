@@ -2,7 +2,7 @@
 
 import pytest
 
-from cli.request_submit import SubmitError, build_request, parse_pairs
+from itsmflow.app.request_submit import SubmitError, build_request, parse_pairs
 
 
 @pytest.mark.parametrize("item, raw, message", [

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.cmdb import CmdbActivities
 from activities.models import Conflict, ConflictQuery
-from cli import change_ops
+from itsmflow.app import change_ops
 from tests.cli.test_reads_without_worker import build_change_input
 from worker.main import activities_for, build_worker
 from workflows.change_models import ApproveInput

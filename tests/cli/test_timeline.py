@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cli.audit import audit_trail
-from cli.timeline import entries_json, parents_of, render_gantt, render_text, span, timeline_entries
+from itsmflow.app.audit import audit_trail
+from itsmflow.app.timeline import entries_json, parents_of, render_gantt, render_text, span, timeline_entries
 from tests.cli.test_cli_offline import itsm
 from tests.workflows.helpers import changes  # noqa: F401  (the fixture: ends every run it starts)
 from tests.workflows.helpers import complete, implementing, itsm_cli

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from activities.db import Database
-from cli import change_ops
+from itsmflow.app import change_ops
 from definitions.change import ChangeType
 from tests.conftest import RecordingChannel
 from tests.workflows.helpers import approve, complete, running_worker, submit
@@ -80,8 +80,8 @@ async def _canceled_while_scheduled(env, tq):
 
 
 async def _incident_lifecycle(env, tq):
-    from cli import incident_ops
-    from cli.incident_submit import build_incident
+    from itsmflow.app import incident_ops
+    from itsmflow.app.incident_submit import build_incident
     from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
 
     incident = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=2, opened_by="alice")
@@ -97,8 +97,8 @@ async def _incident_lifecycle(env, tq):
 
 
 async def _incident_reassigned_major(env, tq):
-    from cli import incident_ops
-    from cli.incident_submit import build_incident
+    from itsmflow.app import incident_ops
+    from itsmflow.app.incident_submit import build_incident
     from workflows.incident_models import (
         EscalateInput, NoteInput, PriorityInput, ReasonInput, ReassignInput, ResolveInput,
     )
@@ -119,8 +119,8 @@ async def _incident_reassigned_major(env, tq):
 
 
 async def _request_laptop(env, tq):
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
     from workflows.request_models import TaskActionInput
 
     request = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "dev"}, requested_by="alice")
@@ -135,8 +135,8 @@ async def _request_laptop(env, tq):
 
 
 async def _request_vpn_fallback_expiry(env, tq):
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
     from workflows.change_models import ApproveInput
 
     request = build_request(item_name="vpn-access", raw={"duration": "2", "reason": "travel"}, requested_by="alice")
@@ -148,8 +148,8 @@ async def _request_vpn_fallback_expiry(env, tq):
 
 
 async def _request_canceled(env, tq):
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
     from workflows.request_models import CancelRequestInput
 
     request = build_request(item_name="db-access", raw={"database": "db-prod-1", "role": "read"}, requested_by="alice")
@@ -164,8 +164,8 @@ async def _request_canceled(env, tq):
 async def _problem_suggested_known_error_fixed(env, tq):
     """Three incidents on lb-01 suggest a problem; its known error shows on the fourth; a
     successful change resolves it."""
-    from cli import incident_ops, problem_ops
-    from cli.incident_submit import build_incident
+    from itsmflow.app import incident_ops, problem_ops
+    from itsmflow.app.incident_submit import build_incident
     from tests.workflows.problem_helpers import raise_change
     from workflows.problem_models import ActorInput, KnownErrorInput, ReasonInput, RootCauseInput
 
@@ -193,9 +193,9 @@ async def _problem_suggested_known_error_fixed(env, tq):
 
 
 async def _problem_by_hand_canceled(env, tq):
-    from cli import incident_ops, problem_ops
-    from cli.incident_submit import build_incident
-    from cli.problem_submit import build_problem
+    from itsmflow.app import incident_ops, problem_ops
+    from itsmflow.app.incident_submit import build_incident
+    from itsmflow.app.problem_submit import build_problem
     from workflows.problem_models import LinkInput, ReasonInput, RootCauseInput
 
     opened = build_incident(title="web-02 slow", ci="web-02", impact=3, urgency=3, opened_by="alice")
@@ -213,8 +213,8 @@ async def _incident_deduplicated_reopened(env, tq):
     """Two events with one dedup key (the second attaches), resolve (the router, released,
     ends), reopen and resolve again. Recorded open: the test server skips no time once a
     parent has ended while its abandoned child runs, so auto-close is not waited for."""
-    from cli import incident_ops
-    from cli.incident_submit import build_incident
+    from itsmflow.app import incident_ops
+    from itsmflow.app.incident_submit import build_incident
     from workflows.incident_dedup import router_id
     from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
 
@@ -235,8 +235,8 @@ async def _incident_deduplicated_reopened(env, tq):
 
 
 async def _request_vpn_rejected(env, tq):
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
 
     request = build_request(item_name="vpn-access", raw={"duration": "2", "reason": "travel"}, requested_by="alice")
     await request_ops.submit(env.client, request, tq)
@@ -248,8 +248,8 @@ async def _request_vpn_rejected(env, tq):
 async def _request_task_failed(env, tq):
     """The db-access grant runs, its manual verify task fails: the grant is undone and the
     request rolls up to failed."""
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
     from workflows.request_models import TaskActionInput
 
     request = build_request(item_name="db-access", raw={"database": "db-prod-1", "role": "read"}, requested_by="alice")
@@ -305,6 +305,8 @@ SCENARIOS = {
     "memo-incident-deduplicated-reopened": _incident_deduplicated_reopened,
     "memo-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
     "memo-request-laptop": _request_laptop,
+    # Recorded after `problem-from-workflow`: the suggesting incident starts its problem itself.
+    "child-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
 }
 
 

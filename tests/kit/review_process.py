@@ -79,6 +79,9 @@ class AccessReviewWorkflow(SettleUpdate, ProcessWorkflow):
     def status(self) -> ReviewStatus:
         return self._s.model_copy(deep=True)
 
+    def pending_actions(self) -> list[dict]:
+        return [{"action": "attest", "groups": [], "users": [self._s.reviewer]}] if self._s.pending else []
+
     def _organisation(self) -> Organisation:
         return self._org
 

@@ -1,7 +1,7 @@
 """A process from a local module (ITSM_PROCESSES) is first-class, with no code of its own
 outside its module (issue 15): it runs on a real worker through the generic CLI, appears in
-`runs list --process`, names its actors and its process in the audit export, is counted in
-the KPIs, and ITSM_AUTH verifies its actions."""
+`runs list --process`, names its actors (and the channel they acted through) and its process
+in the audit export, is counted in the KPIs, and ITSM_AUTH verifies its actions."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ async def test_a_process_from_a_local_module_is_first_class(live, task_queue, db
         unknown = await cli(live, task_queue, "process", "do", review_id, "approve", "--as", "dave")
         assert unknown.stderr == "itsm: review has no action 'approve' (actions: attest)\n"
 
+        memo = await (await live.client.get_workflow_handle(review_id).describe()).memo()
+        assert memo["status"]["actions"] == [{"action": "attest", "groups": [], "users": ["dave"]}]
         kept = await cli(live, task_queue, "process", "do", review_id, "attest", "--field", "grant=vpn:alice",
                          "--as", "dave")
         assert kept.stdout == f"{review_id} attesting\n", kept.stderr
@@ -77,8 +79,8 @@ async def test_a_process_from_a_local_module_is_first_class(live, task_queue, db
 
     exported = await cli(live, task_queue, "audit", "export", review_id)
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
-    assert {(r["actor"], r["process"], r["action"]) for r in rows} >= {
-        ("carol", "review", "submitted"), ("dave", "review", "attest")}, rows
+    assert {(r["actor"], r["channel"], r["process"], r["action"]) for r in rows} >= {
+        ("carol", "cli", "review", "submitted"), ("dave", "cli", "review", "attest")}, rows
 
     report = json.loads((await cli(live, task_queue, "report", "kpis", "--json")).stdout)
     assert report["processes"]["review"]["outcomes"].get("done", 0) >= 1, report["processes"]
@@ -86,7 +88,7 @@ async def test_a_process_from_a_local_module_is_first_class(live, task_queue, db
 
 async def test_itsm_auth_verifies_a_declared_process_s_actions(env, task_queue, db, channel, review_loaded, keys,
                                                                tracked):
-    from itsmflow import app
+    from itsmflow.app import generic as app
     from itsmflow.processes import named
     from tests.worker.auth_helpers import keyring, signed_client
     from temporalio.client import WorkflowUpdateFailedError

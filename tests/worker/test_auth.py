@@ -11,10 +11,10 @@ from pydantic import ValidationError
 from temporalio import workflow as wf
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from cli import change_ops
-from cli.change_submit import build_change
-from cli.ids import new_id
-from cli.ops import StartRefused
+from itsmflow.app import change_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
+from itsmflow.app.ops import StartRefused
 from definitions import registry
 from definitions.org import Organisation, Person
 from tests.workflows.helpers import (
@@ -141,9 +141,9 @@ def test_every_update_that_names_an_actor_has_a_validator():
 
 
 async def test_deduplicated_open_is_verified_and_a_refused_router_ends(env, task_queue, db, channel, keys, tracked):
-    from cli import incident_ops
-    from cli.incident_submit import build_incident
-    from cli.incident_ops import router_id
+    from itsmflow.app import incident_ops
+    from itsmflow.app.incident_submit import build_incident
+    from itsmflow.app.incident_ops import router_id
 
     key = f"mon:lb-01:{uuid.uuid4()}"
     incident = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=1, opened_by="alice", dedup_key=key)
@@ -192,8 +192,8 @@ async def test_a_signed_request_cannot_bring_its_own_catalog_items(live, task_qu
     they must be the worker's catalog items, or alice could drop the VPN approval. (On a dev
     server: its items report to it by signals, whose worker credential the test server drops.)"""
     env = live
-    from cli import request_ops
-    from cli.request_submit import build_request
+    from itsmflow.app import request_ops
+    from itsmflow.app.request_submit import build_request
     from worker.auth import snapshot_refusal, snapshots
 
     alice = signed_client(env, keys["alice"][0])
@@ -218,14 +218,14 @@ async def test_a_signed_request_cannot_bring_its_own_catalog_items(live, task_qu
 
 
 def _onboarding():
-    from cli.request_submit import build_request
+    from itsmflow.app.request_submit import build_request
 
     return build_request(item_name="onboarding", raw={"name": "Dana Doe", "start_date": "2026-12-01", "team": "ops"},
                          requested_by="alice")
 
 
 def _vpn():
-    from cli.request_submit import build_request
+    from itsmflow.app.request_submit import build_request
 
     return build_request(item_name="vpn-access", raw={"duration": "5", "reason": "travel"}, requested_by="alice")
 
@@ -332,7 +332,7 @@ async def test_a_request_child_started_on_its_own_is_refused(env, task_queue, db
 
 
 async def test_a_signed_request_with_out_of_range_variables_never_starts(env, task_queue, db, channel, keys, tracked):
-    from cli import request_ops
+    from itsmflow.app import request_ops
 
     forged = _vpn().model_copy(update={"variables": {"duration": 365, "reason": "travel"}})
     forged = _with_plans(forged, [forged.plans[0].model_copy(update={"variables": forged.variables})])

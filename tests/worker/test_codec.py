@@ -12,10 +12,10 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from cli import change_ops
-from cli.audit import audit_rows
-from cli.change_submit import build_change
-from cli.ids import new_id
+from itsmflow.app import change_ops
+from itsmflow.app.audit import audit_rows
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
 from definitions import registry
 from worker.codec import EncryptionCodec, KeyError_, codec_from_env
 from worker.connect import encrypting_converter
@@ -133,7 +133,7 @@ async def test_failure_messages_are_encrypted_too(env, task_queue, db):
 
 async def test_a_client_without_the_key_cannot_write_into_an_encrypted_run(env, task_queue, db, channel):
     """It once wrote its note in clear, then failed on the encrypted answer ("KeyError")."""
-    from cli.ops import InputRefused
+    from itsmflow.app.ops import InputRefused
     from tests.workflows.helpers import accepted_updates
 
     keyed = keyed_client(env, KEY, "test")

@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from cli import change_ops
+from itsmflow.app import change_ops
 from tests.worker.test_codec import change_titled, keyed_client
 from worker.main import build_worker
 from worker.server import free_port

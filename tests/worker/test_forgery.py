@@ -17,13 +17,13 @@ from temporalio import workflow
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from cli import change_ops, incident_ops, problem_ops, request_ops
-from cli.change_submit import build_change
-from cli.ids import new_id
-from cli.incident_submit import build_incident
-from cli.ops import StartRefused
-from cli.problem_submit import build_problem
-from cli.request_submit import build_request
+from itsmflow.app import change_ops, incident_ops, problem_ops, request_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
+from itsmflow.app.incident_submit import build_incident
+from itsmflow.app.ops import StartRefused
+from itsmflow.app.problem_submit import build_problem
+from itsmflow.app.request_submit import build_request
 from definitions import registry
 from definitions.change import StandardTemplate
 from definitions.incident import EscalationPolicy, EscalationStep, StepKind
@@ -275,7 +275,7 @@ async def test_an_items_cancel_signal_needs_the_workers_credential(live, task_qu
             request_ops.cancel(alice, laptop.id, CancelRequestInput(actor="alice", reason="not needed")), 30)
         tracked.extend(t.task_id for t in (await request_ops.status(live.client, item_id)).tasks if t.task_id)
     assert status.state.value == "canceled"
-    from cli.audit import audit_trail
+    from itsmflow.app.audit import audit_trail
 
     trail = await audit_trail(live.client, item_id, children=False)
     assert [(row["action"], row.get("verified", False)) for row in trail if row["action"].startswith("signal")] == [

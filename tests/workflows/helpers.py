@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 import pytest
 from datetime import datetime, timedelta, timezone
 
-from cli import change_ops
-from cli.change_submit import build_change
-from cli.ids import new_id
+from itsmflow.app import change_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
 from definitions.change import ChangeType
 from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 from worker.main import build_worker

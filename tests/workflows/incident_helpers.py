@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cli import incident_ops
-from cli.incident_submit import build_incident
+from itsmflow.app import incident_ops
+from itsmflow.app.incident_submit import build_incident
 from definitions import acme
 from definitions.incident import EscalationPolicy, EscalationStep, IncidentPolicy, StepKind
 from workflows.incident_models import IncidentStatus

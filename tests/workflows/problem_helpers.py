@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from cli import problem_ops
-from cli.problem_submit import build_problem
+from itsmflow.app import problem_ops
+from itsmflow.app.problem_submit import build_problem
 from tests.workflows.helpers import running_worker
 from tests.workflows.incident_helpers import Incidents, page, policy
 from workflows.problem_models import ProblemStatus
@@ -91,9 +91,9 @@ async def problems(env, task_queue, db, channel):
 async def raise_change(env, task_queue: str, problem_id: str, requested_by: str, cis=("web-01",)):
     """A normal change for the problem, planned an hour from the fake now (acme-demo policy),
     linked the way `itsm change submit --problem` links it."""
-    from cli import change_ops
-    from cli.change_submit import build_change
-    from cli.ids import new_id
+    from itsmflow.app import change_ops
+    from itsmflow.app.change_submit import build_change
+    from itsmflow.app.ids import new_id
     from definitions import registry
     from definitions.change import ChangeType
 

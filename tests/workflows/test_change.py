@@ -14,7 +14,7 @@ from activities.cmdb import CmdbActivities, seed
 from activities.db import utc_text
 from activities.models import NotifyInput, Recipient, RecordChangeInput, RecordChangeResult
 from activities.notify import NotifyActivities, message_id
-from cli.change_submit import SubmitError, build_change
+from itsmflow.app.change_submit import SubmitError, build_change
 from definitions import registry
 from definitions.base import format_duration
 from definitions.change import ChangeType, ConflictAction, WindowViolation
@@ -437,7 +437,7 @@ async def test_a_state_refusal_is_sent_once_more_before_the_user_sees_it(env, ta
     on arrived in the same workflow task): a state refusal is retried once, signed afresh."""
     from temporalio.client import WorkflowHandle
 
-    from cli import change_ops
+    from itsmflow.app import change_ops
 
     sent: list[str] = []
     original = WorkflowHandle.execute_update

@@ -13,9 +13,9 @@ import uuid
 from temporalio import workflow
 
 from activities.db import Database
-from cli import change_ops
-from cli.change_submit import build_change
-from cli.ids import new_id
+from itsmflow.app import change_ops
+from itsmflow.app.change_submit import build_change
+from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.change import ChangeType
 from tests.workflows.helpers import (

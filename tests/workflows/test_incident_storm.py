@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from cli import incident_ops
+from itsmflow.app import incident_ops
 from definitions.text import MAX_TEXT
 from tests.workflows.helpers import running_worker
 from tests.workflows.incident_helpers import MINUTE, incidents, page, page_times, policy, skip_to  # noqa: F401
@@ -36,7 +36,7 @@ async def test_an_alert_storm_and_long_notes_do_not_wedge_an_incident(env, task_
 
         async def attach(number: int) -> OpenResult:
             # A raw client: the CLI refuses a 2 KB title, an integration might send one.
-            from cli.incident_submit import build_incident
+            from itsmflow.app.incident_submit import build_incident
 
             raw = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=1, opened_by="alice",
                                  dedup_key=key).model_copy(update={
@@ -79,7 +79,7 @@ async def test_an_alert_storm_and_long_notes_do_not_wedge_an_incident(env, task_
 
 
 async def _runs(env, workflow_id: str) -> list:
-    from cli.audit import run_histories
+    from itsmflow.app.audit import run_histories
 
     return await run_histories(env.client, workflow_id)
 

@@ -83,7 +83,7 @@ async def test_problem_by_hand_records_a_known_error_shown_on_new_incidents(env,
     assert (await problems.show(problem.id)).closed_at is not None
     assert [m.key.split(":", 1)[1] for m in channel.sent if m.key.startswith(problem.id)] == [
         "opened", "known_error.1", "resolved"]
-    from cli.audit import audit_trail
+    from itsmflow.app.audit import audit_trail
 
     await env.client.get_workflow_handle(problem.id).result()
     trail = [row["action"] for row in await audit_trail(env.client, problem.id)]
@@ -100,6 +100,10 @@ async def test_third_incident_within_the_window_suggests_exactly_one_problem(env
     problem = await problems.eventually(problem_id, lambda s: s.state == S.NEW)
     assert (problem.suggested, problem.opened_by, problem.ci) == (True, "system", "lb-01")
     assert problem.incidents == [first.id, second.id, third.id]
+    # The incident started it itself (an abandoned child), not an activity with a client.
+    described = await env.client.get_workflow_handle(problem_id).describe()
+    assert (described.parent_id, await described.static_summary()) == (third.id, "Recurring incidents on lb-01")
+    assert problem.description == f"3 incidents on lb-01 within 7d: {first.id}, {second.id}, {third.id}"
     for earlier in (first, second):
         await problems.eventually(earlier.id, lambda s: s.problem == problem_id)
 
@@ -180,7 +184,7 @@ async def test_successful_change_resolves_the_problem_and_a_failed_one_does_not(
     assert [(e.actor, e.action) for e in status.events[-2:]] == [("system", "change closed"), ("system", "resolved")]
     assert known_error_rows(db) == [(problem.id, "web-01", "restart nightly", 1, 0)]
     assert (await status_of(env, fixed)).notices == []
-    from cli.audit import audit_trail
+    from itsmflow.app.audit import audit_trail
 
     signals = [(r["action"], r["details"]) for r in await audit_trail(env.client, problem.id)
                if r["action"].startswith("signal")]
@@ -225,8 +229,8 @@ async def test_a_change_that_cannot_start_leaves_no_dangling_link(env, problems,
     the change was canceled."""
     import pytest
 
-    from cli import change_ops
-    from cli.change_submit import build_change
+    from itsmflow.app import change_ops
+    from itsmflow.app.change_submit import build_change
     from definitions.change import ChangeType
 
     first = await problems.open(ci="web-01", opened_by="erin", title="web-01 leaks memory")

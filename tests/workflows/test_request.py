@@ -10,9 +10,9 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from activities.fulfillment import FulfillmentActivities
-from cli import request_ops
-from cli.ids import new_id
-from cli.request_submit import build_request
+from itsmflow.app import request_ops
+from itsmflow.app.ids import new_id
+from itsmflow.app.request_submit import build_request
 from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, RejectInput
@@ -261,7 +261,7 @@ async def test_cancel_compensates_completed_automation_in_reverse(env, task_queu
 
 
 async def test_fulfillment_sla_breach_is_notified_once_at_the_due_time(env, task_queue, db, channel):
-    from cli.kpi_source import run_from_execution
+    from itsmflow.app.kpi_source import run_from_execution
     from tests.workflows.incident_helpers import next_weekday_at, skip_to
 
     requests = Requests(env, task_queue)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from cli import ops
+from itsmflow.app import ops
 from workflows.request_models import ItemStatus, ManualTaskResult, RequestInput, RequestState, RequestStatus
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cli.kpis import CHANGE_OUTCOMES
+from itsmflow.app.kpis import CHANGE_OUTCOMES
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 44

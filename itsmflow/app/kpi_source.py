@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cli.kpis import Run
-from cli.runs import window_query
+from itsmflow.app.kpis import Run
+from itsmflow.app.queries import window_query
 
-CONTINUING = ("incident",)  # processes whose runs continue as new
 
 
 def run_from_execution(execution) -> Run:
@@ -27,8 +26,11 @@ def run_from_execution(execution) -> Run:
 
 async def fetch_runs(client, since: datetime, until: datetime) -> list[Run]:
     executions = [e async for e in client.list_workflows(window_query(since, until))]
+    from itsmflow.processes import processes
+
+    continuing_processes = {p.name for p in processes() if p.continues_as_new}
     continuing = sorted({run.id for run in map(run_from_execution, executions)
-                         if run.process in CONTINUING and "'" not in run.id})
+                         if run.process in continuing_processes and "'" not in run.id})
     seen = {(e.id, e.run_id) for e in executions}
     for chunk in (continuing[n:n + 100] for n in range(0, len(continuing), 100)):
         quoted = ", ".join(f"'{run_id}'" for run_id in chunk)

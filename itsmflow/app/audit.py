@@ -24,10 +24,12 @@ async def _summary(client, event) -> str:
     return str(values[0]) if values else ""
 
 
-def _row(moment: datetime, actor: str, action: str, details: str, verified: bool = False) -> dict:
+def _row(moment: datetime, actor: str, action: str, details: str, verified: bool = False, channel: str = "") -> dict:
     row = {"time": moment, "actor": actor, "action": action, "details": details}
     if verified:
         row["verified"] = True
+    if channel:  # the front end a person acted through (cli, api, link, chat, integration:<name>)
+        row["channel"] = channel
     return row
 
 
@@ -82,6 +84,7 @@ async def audit_rows(client, history) -> list[dict]:
 
     from worker.connect import failure_message
 
+    from itsmflow.app.channel import channel_of
     from itsmflow.processes import claim_fields, of_workflow_type
 
     identity = claim_fields()  # who acted is the row's actor, not one of its details
@@ -116,7 +119,7 @@ async def audit_rows(client, history) -> list[dict]:
             actor = (start.get(starter) if starter else None) or start.get("requested_by") or start.get("opened_by") \
                 or "system"
             rows.append(_row(moment, actor, "opened" if "opened_by" in start else "submitted", details,
-                             verified=_signed(attrs)))
+                             verified=_signed(attrs), channel=channel_of(attrs)))
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             name = request.input.name
@@ -127,8 +130,8 @@ async def audit_rows(client, history) -> list[dict]:
             details = _details([{k: v for k, v in arg.items() if k not in identity}])
             action = next((a for a in process.actions if a.update == name), None) if process else None
             updates[request.meta.update_id] = _row(moment, _claimed(arg, action.actor_field if action else None), name,
-                                                   details,
-                                                   verified=_signed(request.meta, request.input))
+                                                   details, verified=_signed(request.meta, request.input),
+                                                   channel=channel_of(request.input))
             rows.append(updates[request.meta.update_id])
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             # An update its handler refused after acceptance (the state moved on between the
@@ -180,10 +183,16 @@ def _signals_checked(history) -> bool:
 
 
 def child_ids(history) -> list[str]:
+    """The children that are part of this run's trail: runs of a process declared `child_of`
+    another (a request's items and tasks). A run of its own that this one started (the problem
+    an incident suggests) has a trail of its own."""
     from temporalio.api.enums.v1 import EventType as E
 
-    return [e.start_child_workflow_execution_initiated_event_attributes.workflow_id for e in history.events
-            if e.event_type == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    from itsmflow.processes import of_id
+
+    started = [e.start_child_workflow_execution_initiated_event_attributes.workflow_id for e in history.events
+               if e.event_type == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    return [child for child in started if (process := of_id(child)) is None or process.child_of]
 
 
 async def run_histories(client, workflow_id: str) -> list:

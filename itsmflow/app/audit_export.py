@@ -10,14 +10,15 @@ import io
 import json
 from datetime import datetime
 
-COLUMNS = ["time", "actor", "process", "id", "action", "details", "policy", "verified"]
+COLUMNS = ["time", "actor", "channel", "process", "id", "action", "details", "policy", "verified"]
 
 
 def _record(row: dict, run_id: str) -> dict:
-    from cli.common import iso_utc
-    from cli.ids import process_of
+    from itsmflow.app.formats import iso_utc
+    from itsmflow.app.ids import process_of
 
-    return {"time": iso_utc(row["time"]), "actor": row["actor"], "process": process_of(run_id) or "",
+    return {"time": iso_utc(row["time"]), "actor": row["actor"], "channel": row.get("channel", ""),
+            "process": process_of(run_id) or "",
             "id": run_id, "action": row["action"], "details": row["details"], "policy": row.get("policy", ""),
             "verified": bool(row.get("verified"))}
 
@@ -28,8 +29,8 @@ async def export_rows(client, run_id: str | None = None, since: datetime | None 
     in time order."""
     import asyncio
 
-    from cli.audit import audit_rows, audit_trail
-    from cli.runs import window_query
+    from itsmflow.app.audit import audit_rows, audit_trail
+    from itsmflow.app.queries import window_query
 
     if run_id:
         rows = await audit_trail(client, run_id)
@@ -43,7 +44,7 @@ async def export_rows(client, run_id: str | None = None, since: datetime | None 
                 try:
                     return [{**row, "run": execution.id} for row in await audit_rows(client, history)]
                 except Exception as err:  # noqa: BLE001 (skip a run this key cannot read, and say so)
-                    from cli.common import _first_line
+                    from itsmflow.app.formats import first_line as _first_line
 
                     started = max(execution.start_time, since) if since else execution.start_time
                     return [{"time": started, "actor": "system", "action": "undecodable",

@@ -15,7 +15,7 @@ import socket
 from datetime import datetime
 from pathlib import Path
 
-from cli.ids import process_of
+from itsmflow.app.ids import process_of
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 NOT_FOUND = object()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.ids import new_id
+from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from cli import ops
+from itsmflow.app import ops
 from workflows.problem_models import ProblemInput, ProblemStatus, start_attributes
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from cli import ops
+from itsmflow.app import ops
 from workflows.incident_dedup import DedupInput, OpenRequest, OpenResult, router_id
 from workflows.incident_models import IncidentInput, IncidentStatus
 from workflows.search_attributes import incident_attributes

@@ -86,7 +86,7 @@ async def start_fresh(client: Client, workflow: str, arg: Any, prefix: str, *, t
     """start_and_settle under `arg.id`, or (with `fresh_ids`) a fresh `prefix` id while that
     one is taken; `attributes(arg)` gives the start-time search attributes, the memo holds
     the title (the input's `title_field`). With `idempotency_key`, a repeated start returns the run the first one made."""
-    from cli.ids import new_id
+    from itsmflow.app.ids import new_id
 
     memo = {"title": str(getattr(arg, title_field, "") or "")}
     if idempotency_key:
@@ -122,7 +122,7 @@ async def keyed(client: Client, arg: Any, prefix: str, key: str, result_type: ty
     already made (today or yesterday, UTC), if one did."""
     from datetime import datetime, timezone
 
-    from cli.ids import keyed_id
+    from itsmflow.app.ids import keyed_id
 
     if not key.strip() or len(key) > 200:
         raise InputRefused("--idempotency-key must be 1-200 characters")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from cli.mermaid import Flowchart, label
+from itsmflow.app.mermaid import Flowchart, label
 from definitions.approvals import ApprovalChain, ApprovalLevel, ApprovalRule, TimeoutAction
 from definitions.base import format_duration as _duration
 from definitions.catalog import Catalog, CatalogItem, TaskKind
@@ -32,18 +32,23 @@ def item_hint(name: str, definitions: dict) -> str:
 
 
 def graph(definition, item: str | None = None) -> str:
-    """The Mermaid flowchart of a change policy, incident policy or catalog (`item`: only
-    that catalog item, with the items a bundle is made of)."""
-    if isinstance(definition, Catalog):
-        return catalog_graph(definition, item)
-    drawer = {ChangePolicy: change_graph, IncidentPolicy: incident_graph,
-              ProblemPolicy: problem_graph}.get(type(definition))
-    if drawer is None:
+    """The Mermaid flowchart of a definition, drawn by the process whose declaration names its
+    kind and a `graph` (`item`: only that catalog item, with the items a bundle is made of)."""
+    from itsmflow.process import resolve
+    from itsmflow.processes import processes
+
+    drawers = {kind: p.graph for p in processes() if p.graph for kind in p.definitions}
+    if definition.kind not in drawers:
+        names = sorted(drawers)
+        kinds = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
         raise GraphError(f"{definition.name} is {'an' if definition.kind[0] in 'aeiou' else 'a'} {definition.kind}: "
-                         "graph takes a change, incident or problem policy, or a catalog")
+                         f"graph takes a {kinds}")
+    return resolve(drawers[definition.kind])(definition, item)
+
+
+def _whole(definition, item: str | None) -> None:
     if item is not None:
         raise GraphError(f"{definition.name} is a {definition.kind}: ITEM applies to a catalog only")
-    return drawer(definition)
 
 
 def _days(days: list[Weekday]) -> str:
@@ -95,10 +100,11 @@ def approval_chain(chart: Flowchart, key: str, chain: ApprovalChain, entry: tupl
         chart.edge(source, target, text)
 
 
-def change_graph(policy: ChangePolicy) -> str:
+def change_graph(policy: ChangePolicy, item: str | None = None) -> str:
     """States new → … → closed with the rejected and canceled exits; the submit gates (window
     and blackout for normal changes, the template for standard ones); per risk class and for
     emergencies, the approval levels between authorize and scheduled."""
+    _whole(policy, item)
     chart = Flowchart()
     chart.comment(f"change policy {policy.name} v{policy.version}: {policy.description}")
     submit = chart.node("submit", label("submit"), "stadium")
@@ -194,9 +200,10 @@ def escalation_steps(chart: Flowchart, policy: EscalationPolicy) -> None:
             chart.edge(node, step(number + 1), f"after {_duration(current.delay)}" if current.delay else "")
 
 
-def incident_graph(policy: IncidentPolicy) -> str:
+def incident_graph(policy: IncidentPolicy, item: str | None = None) -> str:
     """The priority matrix with each priority's SLA targets, the SLA notices, and per
     assignment group its escalation policy's steps."""
+    _whole(policy, item)
     chart = Flowchart()
     chart.comment(f"incident policy {policy.name} v{policy.version}: {policy.description}")
     with chart.subgraph("priorities", label("priority (impact/urgency) and SLA targets"), "LR"):
@@ -218,9 +225,10 @@ def incident_graph(policy: IncidentPolicy) -> str:
     return chart.render()
 
 
-def problem_graph(policy: ProblemPolicy) -> str:
+def problem_graph(policy: ProblemPolicy, item: str | None = None) -> str:
     """How a problem opens (by hand, or suggested by recurring incidents on one CI), its
     states, and the change whose successful close resolves it."""
+    _whole(policy, item)
     chart = Flowchart()
     chart.comment(f"problem policy {policy.name} v{policy.version}: {policy.description}")
     incident = chart.node("incident", label("incident opens on a CI", "the CI's known errors shown on it"), "stadium")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cli.ids import new_id
-from cli.incident_submit import SubmitError, check_title_and_user
+from itsmflow.app.ids import new_id
+from itsmflow.app.incident_submit import SubmitError, check_title_and_user
 from definitions import registry
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy

@@ -72,7 +72,7 @@ def _validated(model: type, data: dict[str, Any]):
 def _defaults(process: Process, model: type) -> dict[str, Any]:
     """What the kit fills in: a fresh id, and every field typed as the organisation (the one
     the worker runs on, ITSM_ORG)."""
-    from cli.ids import new_id
+    from itsmflow.app.ids import new_id
     from definitions import registry
     from definitions.org import Organisation
 
@@ -122,7 +122,7 @@ def default_attributes(process: Process, arg) -> dict[str, Any]:
 async def start(client, process: Process, arg, task_queue: str, rpc_timeout: timedelta | None = None,
                 idempotency_key: str | None = None):
     """Start a run of `process` and return its status once it waits on people or time."""
-    from cli import ops
+    from itsmflow.app import ops
 
     attributes = resolve(process.start_attributes) if process.start_attributes else (
         lambda value: default_attributes(process, value))
@@ -132,7 +132,7 @@ async def start(client, process: Process, arg, task_queue: str, rpc_timeout: tim
 
 
 async def act(client, run_id: str, action: Action, arg, rpc_timeout: timedelta | None = None):
-    from cli import ops
+    from itsmflow.app import ops
 
     process = of_id(run_id)
     assert process is not None
@@ -141,7 +141,7 @@ async def act(client, run_id: str, action: Action, arg, rpc_timeout: timedelta |
 
 async def read(client, run_id: str):
     """The run's status (`ops.Read`: live, or from the memo with as_of and why it may be stale)."""
-    from cli import ops
+    from itsmflow.app import ops
 
     process = of_id(run_id)
     if process is None:

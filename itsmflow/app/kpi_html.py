@@ -1,5 +1,5 @@
 """The KPI report as one self-contained HTML file: inline CSS, inline SVG charts from
-cli/kpi_charts.py, the figures as tables. Rendered in a sandboxed jinja2 environment with
+itsmflow/app/kpi_charts.py, the figures as tables. Rendered in a sandboxed jinja2 environment with
 autoescape on, so names from definitions (priorities, states) can never inject markup."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from cli.kpi_charts import BASE, LEFT, RIGHT, WIDTH, charts
-from cli.kpi_render import duration, excluded_summary, share
-from cli.kpis import AGE_BUCKETS
+from itsmflow.app.kpi_charts import BASE, LEFT, RIGHT, WIDTH, charts
+from itsmflow.app.kpi_render import duration, excluded_summary, share
+from itsmflow.app.kpis import AGE_BUCKETS
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -1,17 +1,17 @@
-"""`itsm runs timeline`: a run's audit trail (cli.audit rows) as something to read — one line
+"""`itsm runs timeline`: a run's audit trail (itsmflow.app.audit rows) as something to read — one line
 per action with the time since the run started, a section per state, the long waits on
 people and timers as gaps, human actions marked, children nested under their run — or as a
 Mermaid gantt chart with one bar per state interval.
 
 Everything but `parents_of` is a pure function of the rows, so the rendering is tested on
-hand-made rows; the rows themselves come from the run's history (cli.audit)."""
+hand-made rows; the rows themselves come from the run's history (itsmflow.app.audit)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from cli.common import iso_utc, short_time
-from cli.mermaid import gantt_text
+from itsmflow.app.formats import iso_utc, short_time
+from itsmflow.app.mermaid import gantt_text
 
 GAP = timedelta(minutes=15)
 HUMAN_MARK = "*"
@@ -36,7 +36,7 @@ def is_human(row: dict) -> bool:
 
 
 def _process(run_id: str) -> str:
-    from cli.ids import process_of
+    from itsmflow.app.ids import process_of
 
     return process_of(run_id) or "run"
 

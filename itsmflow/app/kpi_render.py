@@ -7,7 +7,7 @@ import csv
 import io
 from typing import Iterator
 
-from cli.kpis import AGE_BUCKETS
+from itsmflow.app.kpis import AGE_BUCKETS
 
 # Sub-dicts whose keys are parts of the metric's name, not dimensions (priorities, types...).
 METRIC_PARTS = {"response_sla", "resolution_sla", "fulfillment_seconds", "item_fulfillment_sla"}

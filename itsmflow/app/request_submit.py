@@ -3,7 +3,7 @@ Every variable problem is one line naming the field (exit 2)."""
 
 from __future__ import annotations
 
-from cli.ids import new_id
+from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.catalog import Catalog, CatalogItem
 from definitions.org import Organisation
