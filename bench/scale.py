@@ -33,7 +33,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from worker.connect import connect
 from worker.server import DevServer, find_binary, free_port, wait_until_ready
-from workflows.search_attributes import incident_attributes, typed
+from workflows.incident_models import start_attributes as incident_attributes
+from workflows.search_attributes import typed
 
 
 PAGE = "escalation.1.step2"

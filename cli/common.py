@@ -270,23 +270,10 @@ def echo_read(read, text: str) -> None:
 
 async def require_worker(client, queue: str) -> None:
     """Refuse to start a run nobody will execute: nothing half-started."""
-    import asyncio
+    from itsmflow.app.ops import worker_polls
 
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    # A worker re-polls a few seconds after the server restarts, and one just started
-    # (`itsm worker &` before a submit) takes seconds to poll: give it that long.
-    for _ in range(20):
-        if (await client.workflow_service.describe_task_queue(request)).pollers:
-            return
-        await asyncio.sleep(0.5)
-    raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
+    if not await worker_polls(client, queue):
+        raise EnvironmentTrouble(f"no worker is polling task queue {queue!r}; start one with `itsm worker`")
 
 
 force_option = click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")

@@ -13,7 +13,8 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.incident_models import AttachInput, IncidentInput
-    from workflows.search_attributes import incident_attributes, typed
+    from workflows.incident_models import start_attributes as incident_attributes
+    from workflows.search_attributes import typed
 
 
 class DedupCarried(BaseModel):

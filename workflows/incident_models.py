@@ -168,3 +168,12 @@ class AttachInput(BaseModel):
 
     seen_at: datetime
     title: Title = ""
+
+
+def start_attributes(incident: IncidentInput) -> dict[str, object]:
+    """Start-time search attributes of an incident (an IncidentInput)."""
+    return {
+        "ItsmProcess": "incident", "ItsmState": "new", "ItsmRequester": incident.opened_by,
+        "ItsmGroup": incident.group, "ItsmPriority": incident.policy.priority(incident.impact, incident.urgency).value,
+        "ItsmCI": [incident.ci] if incident.ci else None, "ItsmDedupKey": incident.dedup_key,
+    }

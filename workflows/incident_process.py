@@ -38,6 +38,6 @@ INCIDENT = Process(
                 "ItsmBreached", "ItsmDueAt", "ItsmAckedAt", "ItsmResolvedAt", "ItsmOutcome", "ItsmBreaches"),
     definitions={"incident-policy": "definitions.incident:IncidentPolicy"},
     graph="itsmflow.app.graph:incident_graph",
-    start_attributes="workflows.search_attributes:incident_attributes", show="cli.incident:format_incident",
+    start_attributes="workflows.incident_models:start_attributes", show="cli.incident:format_incident",
     description="Incident response: priority from impact and urgency, escalation steps, SLA clocks, major incidents.",
 )

@@ -48,12 +48,3 @@ def typed(values: dict[str, object]):
     return TypedSearchAttributes(
         [SearchAttributePair(attribute_keys[name], value) for name, value in values.items() if value is not None]
     )
-
-
-def incident_attributes(incident) -> dict[str, object]:
-    """Start-time search attributes of an incident (an IncidentInput)."""
-    return {
-        "ItsmProcess": "incident", "ItsmState": "new", "ItsmRequester": incident.opened_by,
-        "ItsmGroup": incident.group, "ItsmPriority": incident.policy.priority(incident.impact, incident.urgency).value,
-        "ItsmCI": [incident.ci] if incident.ci else None, "ItsmDedupKey": incident.dedup_key,
-    }

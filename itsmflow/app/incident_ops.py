@@ -10,7 +10,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from itsmflow.app import ops
 from workflows.incident_dedup import DedupInput, OpenRequest, OpenResult, router_id
 from workflows.incident_models import IncidentInput, IncidentStatus
-from workflows.search_attributes import incident_attributes
+from workflows.incident_models import start_attributes as incident_attributes
 
 
 async def open_incident(client: Client, incident: IncidentInput, task_queue: str,

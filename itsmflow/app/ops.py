@@ -256,9 +256,20 @@ async def read(client: Client, run_id: str, result_type: type, rpc_timeout: time
                 events_from_tail=published.get("events") == "tail")
 
 
-async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None) -> bool:
+async def worker_polls(client: Client, queue: str, patience: float = 10.0) -> bool:
+    """Whether a worker polls `queue`, waiting up to `patience` seconds: one re-polls a few
+    seconds after the server restarts, and one just started (`itsm worker &` before a submit)
+    takes seconds to poll."""
+    for _ in range(int(patience / 0.5)):
+        if await _polled(client, queue, None, strict=True):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None, strict: bool = False) -> bool:
     """Whether a worker polls `queue` (one that died lately is still listed: the query's
-    timeout covers it); True when the server cannot tell."""
+    timeout covers it); True when the server cannot tell (`strict`: its error)."""
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -268,4 +279,6 @@ async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None) -> 
     try:
         return bool((await client.workflow_service.describe_task_queue(request, timeout=rpc_timeout)).pollers)
     except RPCError:
+        if strict:  # a start asks: the server's trouble is the answer
+            raise
         return True
