@@ -64,11 +64,16 @@ class Chaos:
                 self.start_worker()
 
 
-    async def restarter(self, at: list[float]) -> None:
-        """Stop and restart the server (same SQLite file) at these seconds into the run."""
+    async def restarter(self, at: list[float], timer_pending=None) -> None:
+        """Stop and restart the server (same SQLite file) at these seconds into the run, each
+        once a durable timer is pending (`timer_pending()`, waited for up to 30 s more): on a
+        loaded machine the runs may not have reached one by then."""
         began = time.monotonic()
         for moment in at:
             await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+            patience = time.monotonic() + 30
+            while timer_pending is not None and time.monotonic() < patience and not await timer_pending():
+                await asyncio.sleep(0.5)
             stopped = datetime.now(timezone.utc)
             self.server.stop()
             process = self.server.spawn(detach=False)
@@ -208,7 +213,23 @@ async def run_chaos(runs: int, every: tuple[float, float] | None, tmp_path: Path
         kinds = [list(DRIVERS)[i % 3] for i in range(runs)]
         stop = asyncio.Event()
         killer = asyncio.create_task(chaos.killer(stop, every) if every else stop.wait())
-        restarter = asyncio.create_task(chaos.restarter(list(server_restarts)))
+        async def timer_pending() -> bool:
+            from temporalio.api.enums.v1 import EventType as E
+
+            async for execution in client.list_workflows(f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"):
+                started: set[int] = set()
+                async for event in client.get_workflow_handle(execution.id).fetch_history_events():
+                    if event.event_type == E.EVENT_TYPE_TIMER_STARTED:
+                        started.add(event.event_id)
+                    elif event.event_type == E.EVENT_TYPE_TIMER_FIRED:
+                        started.discard(event.timer_fired_event_attributes.started_event_id)
+                    elif event.event_type == E.EVENT_TYPE_TIMER_CANCELED:
+                        started.discard(event.timer_canceled_event_attributes.started_event_id)
+                if started:
+                    return True
+            return False
+
+        restarter = asyncio.create_task(chaos.restarter(list(server_restarts), timer_pending))
         began = time.monotonic()
         drivers = [asyncio.create_task(DRIVERS[kind](client, queue, deadline)) for kind in kinds]
         try:
