@@ -10,8 +10,16 @@ from temporalio import activity
 
 from activities.db import Database, utc_text
 from activities.models import (
-    Conflict, ConflictQuery, ProblemClaimInput, ProblemEndInput, RecordChangeInput, RecordChangeResult,
-    RecordIncidentInput, RecordKnownErrorInput, ReleaseInput, ReserveInput,
+    Conflict,
+    ConflictQuery,
+    ProblemClaimInput,
+    ProblemEndInput,
+    RecordChangeInput,
+    RecordChangeResult,
+    RecordIncidentInput,
+    RecordKnownErrorInput,
+    ReleaseInput,
+    ReserveInput,
 )
 from definitions.org import Organisation
 

@@ -17,11 +17,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from definitions import registry
+from definitions.change import ChangeType
 from itsmflow.app import change_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
-from definitions import registry
-from definitions.change import ChangeType
 from worker.main import build_worker
 from worker.server import DevServer, find_binary, free_port, wait_until_ready
 from workflows.change_models import CompleteInput, Outcome

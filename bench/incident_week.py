@@ -22,8 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.channels import OutboxChannel
-from bench.bare import BareWeek, bare_side_effect
 from activities.db import Database
+from bench.bare import BareWeek, bare_side_effect
 from itsmflow.app import incident_ops
 from itsmflow.app.incident_submit import build_incident
 from worker.main import build_worker

@@ -25,17 +25,17 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
 from bench.throughput import RESULTS
+from definitions import acme
+from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from itsmflow.app.ids import new_id
 from itsmflow.app.incident_submit import build_incident
-from definitions import acme
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from worker.connect import connect
 from worker.server import DevServer, find_binary, free_port, wait_until_ready
 from workflows.incident_models import start_attributes as incident_attributes
 from workflows.search_attributes import typed
-
 
 PAGE = "escalation.1.step2"
 

@@ -37,8 +37,8 @@ def parse_day_or_time(value: str | None, name: str):
 def export_cmd(run_id, since, until, process, fmt, out, force):
     """Every human and system action (time, actor, process, id, action, details, policy,
     verified) of run ID and its children, or of every run active since --since."""
-    from itsmflow.app.audit_export import export_rows, render
     from cli.common import ValidationFailed, check_output_file, run, write_output_file
+    from itsmflow.app.audit_export import export_rows, render
 
     if out:
         check_output_file(out, force, "--out")

@@ -7,8 +7,20 @@ from datetime import datetime, timezone
 import click
 
 from cli.common import (
-    FullHelpGroup, ValidationFailed, actor_option, require_worker, emit_json, idempotency_option, json_option, parse_time, run, run_update,
-    short_time, show_status, timeout_seconds, to_json_model,
+    FullHelpGroup,
+    ValidationFailed,
+    actor_option,
+    emit_json,
+    idempotency_option,
+    json_option,
+    parse_time,
+    require_worker,
+    run,
+    run_update,
+    short_time,
+    show_status,
+    timeout_seconds,
+    to_json_model,
 )
 
 
@@ -36,10 +48,10 @@ def change_group() -> None:
 def submit_cmd(title, cis, change_type, template, start, end, outage, description, problem, policy, idempotency_key,
                actor, as_json):
     """Submit a change; prints its id once it waits for approval (or is scheduled)."""
-    from itsmflow.app.change_submit import SubmitError, build_change
-    from itsmflow.app.ids import new_id
     from definitions import registry
     from definitions.change import ChangePolicy, ChangeType
+    from itsmflow.app.change_submit import SubmitError, build_change
+    from itsmflow.app.ids import new_id
 
     now = datetime.now(timezone.utc)
     try:

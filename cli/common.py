@@ -14,6 +14,10 @@ from typing import Any, Awaitable, Callable
 
 import click
 
+from itsmflow.app.formats import first_line as _first_line
+from itsmflow.app.formats import iso_utc, short_time  # noqa: F401  (the CLI's, re-exported)
+from itsmflow.app.lean import ui_link  # noqa: F401  (one definition, usable without click)
+
 
 class FullHelpGroup(click.Group):
     """`-h` gives each command's whole first sentence, wrapped, never cut with "..."."""
@@ -42,8 +46,6 @@ def address() -> str:
     return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
 
 
-from itsmflow.app.formats import first_line as _first_line, iso_utc, short_time  # noqa: E402,F401
-from itsmflow.app.lean import ui_link  # noqa: E402  (one definition, usable without click)
 
 
 def quiet_runtime() -> None:
@@ -79,7 +81,9 @@ def translate(err: BaseException, subject: str | None = None) -> click.ClickExce
     import asyncio
 
     from temporalio.client import (
-        WorkflowQueryFailedError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError,
+        WorkflowQueryFailedError,
+        WorkflowUpdateFailedError,
+        WorkflowUpdateRPCTimeoutOrCancelledError,
     )
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode

@@ -67,8 +67,8 @@ def validate_cmd(path):
 def graph_cmd(name, item):
     """A Mermaid flowchart of a change policy, incident policy or catalog; with ITEM, only that
     catalog item (a bundle with its items)."""
-    from itsmflow.app.graph import GraphError, graph, item_hint
     from definitions import registry
+    from itsmflow.app.graph import GraphError, graph, item_hint
 
     try:
         definition = registry.get(name)

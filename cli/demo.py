@@ -175,7 +175,8 @@ class Demo:
         from itsmflow.app import incident_ops, problem_ops
         from workflows.change_models import ApproveInput
         from workflows.incident_models import ActorInput, ResolveInput
-        from workflows.problem_models import ActorInput as ProblemActor, KnownErrorInput, ReasonInput, RootCauseInput
+        from workflows.problem_models import ActorInput as ProblemActor
+        from workflows.problem_models import KnownErrorInput, ReasonInput, RootCauseInput
 
         async def incident(n: int, wait_for_known_error: bool = False):
             from itsmflow.app.incident_submit import build_incident
@@ -284,10 +285,8 @@ class Demo:
         _say(f"alice's {status.id} (db-access read): granted, verified by grace")
 
     async def timelines(self) -> None:
-        from itsmflow.app import change_ops
+        from itsmflow.app import change_ops, incident_ops, request_ops
         from itsmflow.app.audit import audit_trail
-
-        from itsmflow.app import incident_ops, request_ops
 
         for change_id, label in self.ids:
             if change_id.startswith("REQ"):

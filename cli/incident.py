@@ -6,7 +6,15 @@ import click
 
 from cli.commands import action_commands, start_command, timeline_card
 from cli.common import (
-    FullHelpGroup, ValidationFailed, actor_option, emit_json, idempotency_option, json_option, short_time, show_status, to_json_model,
+    FullHelpGroup,
+    ValidationFailed,
+    actor_option,
+    emit_json,
+    idempotency_option,
+    json_option,
+    short_time,
+    show_status,
+    to_json_model,
 )
 from workflows.incident_process import INCIDENT
 

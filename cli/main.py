@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from cli.common import FullHelpGroup
 from cli.audit_cmd import audit_group
 from cli.auth_cmd import auth_group
 from cli.change import change_group
+from cli.common import FullHelpGroup
 from cli.definitions_cmd import definitions_group
 from cli.incident import incident_group
 from cli.problem import problem_group

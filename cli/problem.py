@@ -6,7 +6,15 @@ from __future__ import annotations
 import click
 
 from cli.commands import action_commands, list_command, show_command, start_command, timeline_card
-from cli.common import FullHelpGroup, actor_option, emit_json, idempotency_option, json_option, short_time, to_json_model
+from cli.common import (
+    FullHelpGroup,
+    actor_option,
+    emit_json,
+    idempotency_option,
+    json_option,
+    short_time,
+    to_json_model,
+)
 from workflows.problem_process import PROBLEM
 
 

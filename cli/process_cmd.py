@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from cli.common import (
-    FullHelpGroup, ValidationFailed, actor_option, echo_read, emit_json, idempotency_option, json_option, read_json, run,
+    FullHelpGroup,
+    ValidationFailed,
+    actor_option,
+    echo_read,
+    emit_json,
+    idempotency_option,
+    json_option,
+    read_json,
+    run,
     to_json_model,
 )
 

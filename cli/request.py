@@ -6,8 +6,19 @@ from __future__ import annotations
 import click
 
 from cli.common import (
-    FullHelpGroup, ValidationFailed, actor_option, emit_json, idempotency_option, json_option, read_json, require_worker, run, short_time, timeout_seconds,
-    to_json_model, ui_link,
+    FullHelpGroup,
+    ValidationFailed,
+    actor_option,
+    emit_json,
+    idempotency_option,
+    json_option,
+    read_json,
+    require_worker,
+    run,
+    short_time,
+    timeout_seconds,
+    to_json_model,
+    ui_link,
 )
 
 
@@ -78,8 +89,8 @@ def request_group() -> None:
 @json_option
 def submit_cmd(item, pairs, requested_for, idempotency_key, actor, as_json):
     """Request a catalog item; prints REQ-… once its items are under way."""
-    from itsmflow.app.request_submit import SubmitError, build_request, parse_pairs
     from definitions import registry
+    from itsmflow.app.request_submit import SubmitError, build_request, parse_pairs
 
     try:
         request = build_request(item_name=item, raw=parse_pairs(list(pairs)), requested_by=actor,

@@ -3,8 +3,6 @@ timeline the same trail laid out to read (or as a Mermaid gantt)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
 from cli.common import FullHelpGroup, ProcessName, emit_json, iso_utc, json_option, run, short_time, ui_link

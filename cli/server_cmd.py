@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.common import FullHelpGroup, EnvironmentTrouble, ValidationFailed, quiet_runtime
+from cli.common import EnvironmentTrouble, FullHelpGroup, ValidationFailed, quiet_runtime
+
 
 def _default_port() -> int:
     """The port of TEMPORAL_ADDRESS when it names this machine, so the server starts where the
@@ -135,9 +136,9 @@ def run_worker_until_stopped(metrics_port: int | None = None, log_format: str = 
     from cli.common import ValidationFailed, client
     from definitions import registry
     from definitions.org import Organisation
+    from itsmflow.processes import ProcessLoadError, processes
     from worker.auth import AuthConfigError, keyring_from_env
     from worker.connect import task_queue
-    from itsmflow.processes import ProcessLoadError, processes
     from worker.main import MismatchedWorkers, run_worker
     from worker.telemetry import TelemetryError, configure_logging, configure_runtime, tracing_interceptors
 

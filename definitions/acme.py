@@ -212,7 +212,14 @@ PROBLEM_POLICY = ProblemPolicy(
 def _catalog():
     from definitions.calendar import BusinessCalendar
     from definitions.catalog import (
-        BundleEntry, Catalog, CatalogItem, Condition, FulfillmentTask, TaskKind, Variable, VariableType,
+        BundleEntry,
+        Catalog,
+        CatalogItem,
+        Condition,
+        FulfillmentTask,
+        TaskKind,
+        Variable,
+        VariableType,
     )
 
     def approval(group: str) -> ApprovalChain:

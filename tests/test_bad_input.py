@@ -11,15 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from cli.main import run_cli
+from definitions import acme, registry
 from itsmflow.app.change_submit import SubmitError as ChangeSubmitError
 from itsmflow.app.change_submit import build_change
-from cli.main import run_cli
 from itsmflow.app.request_submit import SubmitError as RequestSubmitError
 from itsmflow.app.request_submit import build_request
-from definitions import acme, registry
+from worker.server import free_port
 from workflows.change_models import ApproveInput, CompleteInput, RejectInput
 from workflows.incident_models import EscalateInput, PriorityInput, ResolveInput
-from worker.server import free_port
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 settings.register_profile("itsm", max_examples=60, deadline=None,

@@ -146,9 +146,9 @@ async def start(client, workflow: str, arg, run_id: str, queue: str, deadline: f
 
 
 async def drive_change(client, queue: str, deadline: float) -> tuple[str, str]:
+    from definitions import registry
     from itsmflow.app.change_submit import build_change
     from itsmflow.app.ids import new_id
-    from definitions import registry
     from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 
     now = datetime.now(timezone.utc)
@@ -242,7 +242,8 @@ async def run_chaos(runs: int, every: tuple[float, float] | None, tmp_path: Path
         results = {}
         for run_id, expected in outcomes:
             handle = client.get_workflow_handle(run_id)
-            result = await patiently(lambda: handle.result(rpc_timeout=timedelta(seconds=10)), run_id, deadline)
+            result = await patiently(lambda handle=handle: handle.result(rpc_timeout=timedelta(seconds=10)), run_id,
+                                     deadline)
             results[run_id] = (result["state"], expected)
         stop.set()
         await killer

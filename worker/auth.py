@@ -32,12 +32,22 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from worker.credentials import (  # noqa: F401 (the public names of ITSM_AUTH)
-    HEADER, MAX_TTL, SCHEME, WORKER, AuthConfigError, Credential, Keyring, Signer, auth_enabled, digest, epoch,
-    generate_key_pem, keyring_from_env, public_key_text,
+    HEADER,
+    MAX_TTL,
+    SCHEME,
+    WORKER,
+    AuthConfigError,
+    Credential,
+    Keyring,
+    Signer,
+    auth_enabled,
+    digest,
+    epoch,
+    generate_key_pem,
+    keyring_from_env,
+    public_key_text,
 )
-from worker.start_checks import (  # noqa: F401
-    Order, OrderedItem, Snapshot, order_of, order_refusal, snapshot_refusal, snapshots,
-)
+from worker.start_checks import Order, OrderedItem, Snapshot, order_of, order_refusal, snapshot_refusal, snapshots  # noqa: F401
 
 PATCH = "itsm-verified-start"
 EVERY_START_PATCH = "itsm-verified-every-start"
@@ -232,9 +242,7 @@ def worker_interceptor(keyring: Keyring | None):
     signs with the worker's key what a run sends: children, signals, continue-as-new."""
     from temporalio import workflow
     from temporalio.exceptions import ApplicationError
-    from temporalio.worker import (
-        Interceptor, WorkflowInboundInterceptor, WorkflowOutboundInterceptor,
-    )
+    from temporalio.worker import Interceptor, WorkflowInboundInterceptor, WorkflowOutboundInterceptor
 
     class Outbound(WorkflowOutboundInterceptor):
         """Signs as the worker. The nonce derives from the run id and a counter, so replay

@@ -88,10 +88,9 @@ async def register_search_attributes(client, namespace: str | None = None) -> li
     Start-dev's --search-attribute flag is ignored for an existing database file."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
 
     from workflows.search_attributes import SEARCH_ATTRIBUTES
-
-    from temporalio.service import RPCError, RPCStatusCode
 
     namespace = namespace or client.namespace
     try:

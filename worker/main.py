@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -23,10 +23,10 @@ from activities.webhook import WebhookActivities
 from definitions import registry
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
-from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
-from worker.bounds import bounds_interceptor
 from itsmflow.process import WorkerContext, resolve
 from itsmflow.processes import processes
+from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
+from worker.bounds import bounds_interceptor
 
 
 def workflow_classes() -> list:

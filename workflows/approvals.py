@@ -20,7 +20,6 @@ from pydantic import BaseModel
 from definitions.approvals import ApprovalChain, ApprovalLevel, ApprovalRule, TimeoutAction
 from definitions.org import Organisation
 
-
 NO_APPROVAL_PENDING = "no approval is pending"
 
 

@@ -13,8 +13,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import NotifyInput, NotifyResult, Recipient
-    from definitions.org import Organisation
     from definitions.base import format_duration
+    from definitions.org import Organisation
     from definitions.text import shorten
     from workflows.search_attributes import keys as _search_attribute_keys
 

@@ -9,7 +9,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import (
-        Conflict, ConflictQuery, RecordChangeInput, RecordChangeResult, ReleaseInput, ReserveInput,
+        Conflict,
+        ConflictQuery,
+        RecordChangeInput,
+        RecordChangeResult,
+        ReleaseInput,
+        ReserveInput,
     )
     from definitions.change import ChangeType, ConflictAction
     from definitions.windows import next_slot
@@ -17,11 +22,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approvals import ApprovalState, Decision, run_chain
     from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
     from workflows.base import refuse as _refuse
-    from workflows.problem import tell_problem
     from workflows.change_models import (
-        CANCELABLE_STATES, FINAL_STATES, CancelInput, ChangeInput, ChangeState, ChangeStatus, CompleteInput,
+        CANCELABLE_STATES,
+        FINAL_STATES,
+        CancelInput,
+        ChangeInput,
+        ChangeState,
+        ChangeStatus,
+        CompleteInput,
         Outcome,
     )
+    from workflows.problem import tell_problem
 
 
 def _describe(conflicts: list[Conflict]) -> list[str]:

@@ -14,11 +14,18 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import RecordIncidentInput, WebhookInput
     from definitions.incident import NoticeTarget
     from workflows import escalation, sla
-    from workflows.base import CMDB_OPTIONS, NOTIFY_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
+    from workflows.base import (
+        CMDB_OPTIONS,
+        NOTIFY_OPTIONS,
+        SEARCH_ATTRIBUTES,
+        ProcessWorkflow,
+        SettleUpdate,
+        refuse_state,
+    )
     from workflows.base import refuse as _refuse
+    from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock, append_event
     from workflows.incident_problems import IncidentProblems
     from workflows.incident_updates import IncidentUpdates
-    from workflows.incident_models import Event, IncidentInput, IncidentState, IncidentStatus, SlaClock, append_event
 
 S = IncidentState
 @workflow.defn

@@ -4,7 +4,6 @@ known errors of its CI when it opens, and the problem it belongs to."""
 from __future__ import annotations
 
 from temporalio import workflow
-
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():

@@ -11,8 +11,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows import escalation
     from workflows.base import refuse as _refuse
     from workflows.incident_models import (
-        OPEN_STATES, RECENT_EVENTS, ActorInput, AttachedEvent, AttachInput, EscalateInput, IncidentState, IncidentStatus, NoteInput,
-        PriorityInput, ReasonInput, ReassignInput, ResolveInput,
+        OPEN_STATES,
+        RECENT_EVENTS,
+        ActorInput,
+        AttachedEvent,
+        AttachInput,
+        EscalateInput,
+        IncidentState,
+        IncidentStatus,
+        NoteInput,
+        PriorityInput,
+        ReasonInput,
+        ReassignInput,
+        ResolveInput,
     )
 
 S = IncidentState

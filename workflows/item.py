@@ -21,7 +21,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow
     from workflows.incident_models import Event, SlaClock, append_event
     from workflows.request_models import (
-        FINAL, ItemEvent, ItemInput, ItemStatus, ManualTaskInput, ManualTaskResult, RequestState, TaskState,
+        FINAL,
+        ItemEvent,
+        ItemInput,
+        ItemStatus,
+        ManualTaskInput,
+        ManualTaskResult,
+        RequestState,
+        TaskState,
         TaskStatus,
     )
     from workflows.search_attributes import typed
@@ -131,7 +138,8 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
             finished = lambda: any(r.done() for r in running.values())  # noqa: E731
             busy = lambda: any(t.state == TaskState.RUNNING for t in self._s.tasks)  # noqa: E731
             if busy():  # automation under way: not a stable state, so updates keep waiting
-                await workflow.wait_condition(lambda: finished() or not busy() or self._cancel is not None)
+                # Used within this iteration only: the loop variables are the ones meant.
+                await workflow.wait_condition(lambda: finished() or not busy() or self._cancel is not None)  # noqa: B023
             else:
                 await self.wait(finished, None, "people to do their tasks")
             for name in [n for n, r in running.items() if r.done()]:

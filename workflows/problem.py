@@ -11,9 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import KnownError, ProblemClaimInput, ProblemEndInput, RecordKnownErrorInput
     from workflows.base import CMDB_OPTIONS, ProcessWorkflow, SettleUpdate
     from workflows.incident_models import Event, append_event
-    from workflows.problem_models import (
-        FINAL_STATES, SYSTEM, ChangeClosed, ProblemInput, ProblemState, ProblemStatus,
-    )
+    from workflows.problem_models import FINAL_STATES, SYSTEM, ChangeClosed, ProblemInput, ProblemState, ProblemStatus
     from workflows.problem_updates import ProblemUpdates
 
 

@@ -9,9 +9,23 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.base import refuse, refuse_state
     from workflows.problem_models import (
-        CHANGE_ID, INCIDENT_ID, OPEN_STATES, SYSTEM, WORKED_STATES, ActorInput, ChangeClosed, ChangeLink,
-        ChangeLinkInput, IncidentOccurred, KnownErrorInput, LinkInput, ProblemState, ProblemStatus, ReasonInput,
-        ResolveInput, RootCauseInput,
+        CHANGE_ID,
+        INCIDENT_ID,
+        OPEN_STATES,
+        SYSTEM,
+        WORKED_STATES,
+        ActorInput,
+        ChangeClosed,
+        ChangeLink,
+        ChangeLinkInput,
+        IncidentOccurred,
+        KnownErrorInput,
+        LinkInput,
+        ProblemState,
+        ProblemStatus,
+        ReasonInput,
+        ResolveInput,
+        RootCauseInput,
     )
 
 S = ProblemState

@@ -13,7 +13,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import ProcessWorkflow, refuse, refuse_state
     from workflows.incident_models import Event, append_event
     from workflows.request_models import (
-        FINAL, CancelRequestInput, ItemEvent, ItemInput, ItemRef, RequestInput, RequestState, RequestStatus,
+        FINAL,
+        CancelRequestInput,
+        ItemEvent,
+        ItemInput,
+        ItemRef,
+        RequestInput,
+        RequestState,
+        RequestStatus,
     )
     from workflows.search_attributes import typed
 

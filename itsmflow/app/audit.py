@@ -82,10 +82,9 @@ async def audit_rows(client, history) -> list[dict]:
     """One row per human action or system step, in history order."""
     from temporalio.api.enums.v1 import EventType as E
 
-    from worker.connect import failure_message
-
     from itsmflow.app.channel import channel_of
     from itsmflow.processes import claim_fields, of_workflow_type
+    from worker.connect import failure_message
 
     identity = claim_fields()  # who acted is the row's actor, not one of its details
     process = None

@@ -72,9 +72,9 @@ def _validated(model: type, data: dict[str, Any]):
 def _defaults(process: Process, model: type) -> dict[str, Any]:
     """What the kit fills in: a fresh id, and every field typed as the organisation (the one
     the worker runs on, ITSM_ORG)."""
-    from itsmflow.app.ids import new_id
     from definitions import registry
     from definitions.org import Organisation
+    from itsmflow.app.ids import new_id
 
     data: dict[str, Any] = {}
     if "id" in model.model_fields:

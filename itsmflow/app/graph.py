@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from itsmflow.app.mermaid import Flowchart, label
 from definitions.approvals import ApprovalChain, ApprovalLevel, ApprovalRule, TimeoutAction
 from definitions.base import format_duration as _duration
 from definitions.catalog import Catalog, CatalogItem, TaskKind
@@ -15,6 +14,7 @@ from definitions.change import ChangePolicy, ConflictAction, Risk, WindowViolati
 from definitions.incident import EscalationPolicy, EscalationStep, IncidentPolicy, Priority, StepKind
 from definitions.problem import ProblemPolicy
 from definitions.windows import MaintenanceWindow, Weekday
+from itsmflow.app.mermaid import Flowchart, label
 
 CHANGE_STATES = ["new", "assess", "authorize", "scheduled", "implement", "review", "closed"]
 CANCELABLE = ["new", "assess", "authorize", "scheduled"]

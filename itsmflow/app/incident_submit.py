@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
 from definitions.text import title_problem
+from itsmflow.app.ids import new_id
 from workflows.incident_models import IncidentInput
 
 

@@ -11,7 +11,6 @@ from itsmflow.app.kpis import Run
 from itsmflow.app.queries import window_query
 
 
-
 def run_from_execution(execution) -> Run:
     """A `Run` from a listed (or described) execution."""
     values = {pair.key.name: pair.value for pair in execution.typed_search_attributes}

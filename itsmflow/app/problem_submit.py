@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from itsmflow.app.ids import new_id
-from itsmflow.app.incident_submit import SubmitError, check_title_and_user
 from definitions import registry
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
+from itsmflow.app.ids import new_id
+from itsmflow.app.incident_submit import SubmitError, check_title_and_user
 from workflows.problem_models import INCIDENT_ID, ProblemInput
 
 

@@ -3,10 +3,10 @@ Every variable problem is one line naming the field (exit 2)."""
 
 from __future__ import annotations
 
-from itsmflow.app.ids import new_id
 from definitions import registry
 from definitions.catalog import Catalog, CatalogItem
 from definitions.org import Organisation
+from itsmflow.app.ids import new_id
 from workflows.request_models import ItemPlan, RequestInput
 
 

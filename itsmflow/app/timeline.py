@@ -52,7 +52,7 @@ def _runs(rows: list[dict], root: str, parents: dict[str, str]) -> tuple[dict[st
         if run != root:
             parent = parents.get(run)
             children[parent if parent in by_run and parent != run else root].append(run)
-    for run, kids in children.items():
+    for kids in children.values():
         kids.sort(key=lambda kid: (by_run[kid][0]["time"], kid))
     return by_run, children
 

@@ -140,7 +140,7 @@ def test_racing_incidents_on_one_ci_suggest_exactly_one_problem(database):
 
     for attempt in range(5):  # several rounds: a lost race is a matter of timing
         ci = f"web-{attempt}"
-        decisions = race(count, lambda i: problems._decide(IncidentOnCiInput(
+        decisions = race(count, lambda i, attempt=attempt, ci=ci: problems._decide(IncidentOnCiInput(
             incident_id=f"INC-{attempt}-{i}", ci=ci, opened_at=T0)))
         suggested = [d for d in decisions if d.result.suggested]
         assert len(suggested) == 1, [d.result for d in decisions]
@@ -194,7 +194,7 @@ def test_a_failed_transaction_rolls_back_and_the_next_one_works(database):
         assert cur.all("SELECT ci FROM problem_open") == []
         cur.execute(insert, ("web-02", "PRB-2", "t"))
     if database.kind == "sqlite":
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 (the driver's own integrity error)
             with database.transaction() as cur:
                 cur._conn.close()  # the connection breaks: ROLLBACK fails too
         assert getattr(database._local, "conn", None) is None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import email
+import json
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from itsmflow.app.change_submit import SubmitError, build_change
 from definitions.acme import CHANGE_POLICY, DEMO_CHANGE_POLICY
 from definitions.change import ChangeType, WindowViolation
 from definitions.windows import Blackout
+from itsmflow.app.change_submit import SubmitError, build_change
 
 HOUR = timedelta(hours=1)
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)  # a Monday; the weeknight window opens at 22:00

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from itsmflow.app.graph import graph
 from definitions import registry
+from itsmflow.app.graph import graph
 from tests.cli.test_cli_offline import itsm
 
 ID = r"[A-Za-z][A-Za-z0-9_]*"

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from activities.db import Database
+from definitions import registry
+from definitions.change import ChangeType
 from itsmflow.app import change_ops, incident_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
 from itsmflow.app.incident_submit import build_incident
 from itsmflow.app.kpi_source import fetch_runs, run_from_execution
 from itsmflow.app.kpis import compute, merge
-from definitions import registry
-from definitions.change import ChangeType
 from tests.cli.test_cli_e2e import Cli
 from tests.conftest import RecordingChannel
 from worker.connect import connect

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
+from definitions.change import ChangeType
 from itsmflow.app import request_ops
 from itsmflow.app.kpi_source import run_from_execution
 from itsmflow.app.kpis import compute
 from itsmflow.app.request_submit import build_request
-from definitions.change import ChangeType
 from tests.workflows.helpers import Changes, approve, complete, reject, running_worker
 from tests.workflows.incident_helpers import Incidents, skip_to
 from workflows.change_models import ApproveInput, Outcome

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from definitions import registry
 from itsmflow.app.graph import graph
 from itsmflow.app.timeline import render_gantt, timeline_entries
-from definitions import registry
 from tests.cli.test_graph import parse
 from tests.cli.test_kpi_html import browse, chromium  # noqa: F401  (fixture)
 from tests.cli.test_timeline import CHANGE_ROWS, REQUEST_ROWS

@@ -30,9 +30,9 @@ def itsm(*args: str, **env: str) -> subprocess.CompletedProcess:
 async def test_escapes_in_a_title_are_spelled_out_in_list_and_show(live, task_queue):
     """A raw client sets the memo title the UI and `runs list` show: nothing reaches a terminal raw,
     on the full path and on the lean `runs show` path, in text and in JSON."""
+    from definitions import registry
     from itsmflow.app.change_submit import build_change
     from itsmflow.app.ids import new_id
-    from definitions import registry
     from workflows.search_attributes import typed
 
     now = await live.get_current_time()

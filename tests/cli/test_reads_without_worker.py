@@ -22,8 +22,8 @@ from workflows.incident_models import ActorInput, NoteInput
 def build_change_input():
     from datetime import datetime, timezone
 
-    from itsmflow.app.ids import new_id
     from definitions.change import ChangeType
+    from itsmflow.app.ids import new_id
 
     start = datetime(2030, 1, 1, 22, tzinfo=timezone.utc)
     return build_change(change_id=new_id("CHG"), title="Patch web-02", cis=["web-02"], change_type=ChangeType.NORMAL,

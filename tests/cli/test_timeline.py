@@ -12,8 +12,12 @@ import pytest
 from itsmflow.app.audit import audit_trail
 from itsmflow.app.timeline import entries_json, parents_of, render_gantt, render_text, span, timeline_entries
 from tests.cli.test_cli_offline import itsm
-from tests.workflows.helpers import changes  # noqa: F401  (the fixture: ends every run it starts)
-from tests.workflows.helpers import complete, implementing, itsm_cli
+from tests.workflows.helpers import (
+    changes,  # noqa: F401  (the fixture: ends every run it starts)
+    complete,
+    implementing,
+    itsm_cli,
+)
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 CHG = "CHG-20260105-AB12"

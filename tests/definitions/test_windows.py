@@ -9,7 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from definitions.windows import (
-    WEEKDAYS_MON_FRI, Blackout, MaintenanceWindow, Weekday, blackout_hit, next_slot, window_for,
+    WEEKDAYS_MON_FRI,
+    Blackout,
+    MaintenanceWindow,
+    Weekday,
+    blackout_hit,
+    next_slot,
+    window_for,
 )
 
 HOUR = timedelta(hours=1)

@@ -88,10 +88,11 @@ async def test_a_process_from_a_local_module_is_first_class(live, task_queue, db
 
 async def test_itsm_auth_verifies_a_declared_process_s_actions(env, task_queue, db, channel, review_loaded, keys,
                                                                tracked):
+    from temporalio.client import WorkflowUpdateFailedError
+
     from itsmflow.app import generic as app
     from itsmflow.processes import named
     from tests.worker.auth_helpers import keyring, signed_client
-    from temporalio.client import WorkflowUpdateFailedError
 
     process = named("review")
     carol, bob = (signed_client(env, keys[user][0]) for user in ("carol", "bob"))

@@ -11,19 +11,25 @@ from pydantic import ValidationError
 from temporalio import workflow as wf
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
+from definitions import registry
+from definitions.org import Organisation, Person
 from itsmflow.app import change_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
 from itsmflow.app.ops import StartRefused
-from definitions import registry
-from definitions.org import Organisation, Person
-from tests.workflows.helpers import (
-    accepted_updates, activity_types, history_events, refusal, rows, terminate_between_attempts,
-)
 from tests.worker.auth_helpers import Replaying, keyring, signed_client
+from tests.workflows.helpers import (
+    accepted_updates,
+    activity_types,
+    history_events,
+    refusal,
+    rows,
+    terminate_between_attempts,
+)
 from worker.auth import AuthConfigError, Credential, Keyring, Signer, claim_fields, digest
 from worker.main import build_worker, workflow_classes
 from workflows.change_models import ApproveInput, ChangeState
+
 
 async def submit(env, client, task_queue, requested_by="alice"):
     now = await env.get_current_time()
@@ -142,8 +148,8 @@ def test_every_update_that_names_an_actor_has_a_validator():
 
 async def test_deduplicated_open_is_verified_and_a_refused_router_ends(env, task_queue, db, channel, keys, tracked):
     from itsmflow.app import incident_ops
-    from itsmflow.app.incident_submit import build_incident
     from itsmflow.app.incident_ops import router_id
+    from itsmflow.app.incident_submit import build_incident
 
     key = f"mon:lb-01:{uuid.uuid4()}"
     incident = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=1, opened_by="alice", dedup_key=key)

@@ -17,6 +17,9 @@ from temporalio import workflow
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from definitions import registry
+from definitions.change import StandardTemplate
+from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from itsmflow.app import change_ops, incident_ops, problem_ops, request_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
@@ -24,9 +27,6 @@ from itsmflow.app.incident_submit import build_incident
 from itsmflow.app.ops import StartRefused
 from itsmflow.app.problem_submit import build_problem
 from itsmflow.app.request_submit import build_request
-from definitions import registry
-from definitions.change import StandardTemplate
-from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from tests.worker.auth_helpers import Replaying, keyring, signed_client
 from tests.workflows.helpers import activity_types, history_events, refusal, rows
 from tests.workflows.incident_helpers import webhook_receiver

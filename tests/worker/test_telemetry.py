@@ -15,10 +15,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from worker.main import build_worker
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
-from workflows.incident_models import ActorInput, ResolveInput
+from worker.main import build_worker
 from worker.telemetry import JsonFormatter, tracing_interceptors
+from workflows.incident_models import ActorInput, ResolveInput
 
 SPANS = InMemorySpanExporter()
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-
-import pytest
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from definitions.change import ChangeType
 from itsmflow.app import change_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
-from definitions.change import ChangeType
-from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 from worker.main import build_worker
+from workflows.change_models import ApproveInput, ChangeStatus, CompleteInput, Outcome
 
 
 def in_flight(pending) -> bool:

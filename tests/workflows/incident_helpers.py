@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from itsmflow.app import incident_ops
-from itsmflow.app.incident_submit import build_incident
 from definitions import acme
 from definitions.incident import EscalationPolicy, EscalationStep, IncidentPolicy, StepKind
+from itsmflow.app import incident_ops
+from itsmflow.app.incident_submit import build_incident
 from workflows.incident_models import IncidentStatus
 
 MINUTE = timedelta(minutes=1)

@@ -91,11 +91,11 @@ async def problems(env, task_queue, db, channel):
 async def raise_change(env, task_queue: str, problem_id: str, requested_by: str, cis=("web-01",)):
     """A normal change for the problem, planned an hour from the fake now (acme-demo policy),
     linked the way `itsm change submit --problem` links it."""
+    from definitions import registry
+    from definitions.change import ChangeType
     from itsmflow.app import change_ops
     from itsmflow.app.change_submit import build_change
     from itsmflow.app.ids import new_id
-    from definitions import registry
-    from definitions.change import ChangeType
 
     now = await env.get_current_time()
     change = build_change(change_id=new_id("CHG", now), title="Fix the problem's cause", cis=list(cis),

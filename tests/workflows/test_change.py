@@ -14,15 +14,36 @@ from activities.cmdb import CmdbActivities, seed
 from activities.db import utc_text
 from activities.models import NotifyInput, Recipient, RecordChangeInput, RecordChangeResult
 from activities.notify import NotifyActivities, message_id
-from itsmflow.app.change_submit import SubmitError, build_change
 from definitions import registry
 from definitions.base import format_duration
 from definitions.change import ChangeType, ConflictAction, WindowViolation
 from definitions.windows import Blackout, MaintenanceWindow
+from itsmflow.app.change_submit import SubmitError, build_change
 from tests.workflows.helpers import (  # noqa: F401  (changes: the fixture)
-    Changes, accepted_updates, changes, activity_outcomes, activity_types, approve, calendar, cancel, complete, emails,
-    finished, fired_just_after, fired_timers, implementing, just_after, records, refusal, reject, rows,
-    running_worker, sleep_until, status_of, steps, worker_with,
+    Changes,
+    accepted_updates,
+    activity_outcomes,
+    activity_types,
+    approve,
+    calendar,
+    cancel,
+    changes,
+    complete,
+    emails,
+    finished,
+    fired_just_after,
+    fired_timers,
+    implementing,
+    just_after,
+    records,
+    refusal,
+    reject,
+    rows,
+    running_worker,
+    sleep_until,
+    status_of,
+    steps,
+    worker_with,
 )
 from workflows.change_models import ApproveInput, ChangeState, ChangeStatus, Outcome
 

@@ -5,25 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
-
 import sqlite3
 import uuid
+from datetime import timedelta
 
 from temporalio import workflow
 
 from activities.db import Database
+from definitions import registry
+from definitions.change import ChangeType
 from itsmflow.app import change_ops
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
-from definitions import registry
-from definitions.change import ChangeType
 from tests.workflows.helpers import (
-    advance_while_idle, describe_or_none, itsm_cli, rows, running_worker, settled, terminate_between_attempts,
+    advance_while_idle,
+    describe_or_none,
+    itsm_cli,
+    rows,
+    running_worker,
+    settled,
+    terminate_between_attempts,
 )
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
-from workflows.incident_models import ActorInput, ResolveInput
 from workflows.change_models import ChangeState
+from workflows.incident_models import ActorInput, ResolveInput
 
 
 async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, channel):

@@ -12,11 +12,24 @@ from definitions.incident import EscalationStep, StepKind
 from definitions.oncall import OnCallSchedule, Rotation
 from tests.workflows.helpers import history_events, running_worker
 from tests.workflows.incident_helpers import (
-    MINUTE, incidents, next_weekday_at, page, page_times, policy, skip_to, webhook_receiver,  # noqa: F401 (fixture)
+    MINUTE,
+    incidents,  # noqa: F401 (the fixture)
+    next_weekday_at,
+    page,
+    page_times,
+    policy,
+    skip_to,
+    webhook_receiver,
 )
 from workflows.incident_dedup import router_id
 from workflows.incident_models import (
-    ActorInput, EscalateInput, NoteInput, PriorityInput, ReasonInput, ReassignInput, ResolveInput,
+    ActorInput,
+    EscalateInput,
+    NoteInput,
+    PriorityInput,
+    ReasonInput,
+    ReassignInput,
+    ResolveInput,
 )
 
 REPEAT_TWICE = EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=2)

@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from itsmflow.app import incident_ops
 from definitions.text import MAX_TEXT
 from tests.workflows.helpers import running_worker
 from tests.workflows.incident_helpers import MINUTE, incidents, page, page_times, policy, skip_to  # noqa: F401
 from workflows.incident_dedup import DedupInput, OpenRequest, OpenResult, router_id
 from workflows.incident_models import TIMELINE_HEAD, TIMELINE_TAIL, ActorInput, NoteInput, ResolveInput
-
 
 
 def close_to(actual, expected, slack=2.0) -> bool:

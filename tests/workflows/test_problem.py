@@ -13,16 +13,21 @@ from activities.models import IncidentOnCiInput, KnownError
 from activities.problems import ProblemActivities, suggested_id
 from cli.main import run_cli
 from definitions import registry
-from tests.workflows.helpers import (
-    Changes, accepted_updates, approve, complete, refusal, rows, sleep_until, status_of,
-)
-from tests.workflows.problem_helpers import problems, raise_change as raise_change_for  # noqa: F401 (fixture)
+from tests.workflows.helpers import Changes, accepted_updates, approve, complete, refusal, rows, sleep_until, status_of
+from tests.workflows.problem_helpers import problems  # noqa: F401 (fixture)
+from tests.workflows.problem_helpers import raise_change as raise_change_for
 from workflows.change_models import Outcome
 from workflows.incident_models import ResolveInput
 from workflows.problem_models import (
-    ActorInput, ChangeLinkInput, KnownErrorInput, LinkInput, ProblemState, ReasonInput, ResolveInput as ProblemResolve,
+    ActorInput,
+    ChangeLinkInput,
+    KnownErrorInput,
+    LinkInput,
+    ProblemState,
+    ReasonInput,
     RootCauseInput,
 )
+from workflows.problem_models import ResolveInput as ProblemResolve
 
 S = ProblemState
 WORKAROUND = "fail over to lb-02 and restart the health checker"
@@ -229,9 +234,9 @@ async def test_a_change_that_cannot_start_leaves_no_dangling_link(env, problems,
     the change was canceled."""
     import pytest
 
+    from definitions.change import ChangeType
     from itsmflow.app import change_ops
     from itsmflow.app.change_submit import build_change
-    from definitions.change import ChangeType
 
     first = await problems.open(ci="web-01", opened_by="erin", title="web-01 leaks memory")
     second = await problems.open(ci="web-02", opened_by="erin", title="web-02 leaks memory")

@@ -10,13 +10,13 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from activities.fulfillment import FulfillmentActivities
+from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
 from itsmflow.app import request_ops
 from itsmflow.app.ids import new_id
 from itsmflow.app.request_submit import build_request
-from definitions.catalog import CatalogItem, FulfillmentTask, TaskKind
+from tests.workflows.helpers import accepted_updates, refusal
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, RejectInput
-from tests.workflows.helpers import accepted_updates, refusal
 from workflows.request_models import CancelRequestInput, ItemPlan, TaskActionInput
 
 
