@@ -83,7 +83,8 @@ class CmdbActivities:
                     return conflicts
             for ci in reservation.cis:
                 cur.execute(
-                    "INSERT INTO change_calendar (change_id, ci, start_at, end_at, state) VALUES (?, ?, ?, ?, 'scheduled') "
+                    "INSERT INTO change_calendar (change_id, ci, start_at, end_at, state) "
+                    "VALUES (?, ?, ?, ?, 'scheduled') "
                     "ON CONFLICT (change_id, ci) DO UPDATE SET start_at = excluded.start_at, "
                     "end_at = excluded.end_at, state = 'scheduled'",
                     (reservation.change_id, ci, utc_text(reservation.start), utc_text(reservation.end)),
@@ -112,7 +113,8 @@ class CmdbActivities:
         """One row per resolution (the key carries the resolution number); False if already there."""
         with self.db.transaction() as cur:
             return bool(cur.execute(
-                "INSERT INTO incident_record (idempotency_key, incident_id, ci, priority, resolution_code, resolved_at) "
+                "INSERT INTO incident_record "
+                "(idempotency_key, incident_id, ci, priority, resolution_code, resolved_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
                 (record.key, record.incident_id, record.ci, record.priority, record.code, utc_text(record.resolved_at)),
             ))
@@ -121,7 +123,8 @@ class CmdbActivities:
     def impacted_services(self, ci: str) -> list[str]:
         """Services that depend on the CI (CMDB relationships)."""
         with self.db.transaction() as cur:
-            return [row[0] for row in cur.all("SELECT service FROM cmdb_ci_service WHERE ci = ? ORDER BY service", (ci,))]
+            return [row[0] for row in cur.all("SELECT service FROM cmdb_ci_service WHERE ci = ? ORDER BY service",
+                                              (ci,))]
 
     @activity.defn(name="record_known_error")
     def record_known_error(self, record: RecordKnownErrorInput) -> bool:

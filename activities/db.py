@@ -37,7 +37,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "incident records",
         [
             """CREATE TABLE incident_record (idempotency_key TEXT PRIMARY KEY, incident_id TEXT NOT NULL,
-                   ci TEXT NOT NULL, priority TEXT NOT NULL, resolution_code TEXT NOT NULL, resolved_at TEXT NOT NULL)""",
+                   ci TEXT NOT NULL, priority TEXT NOT NULL, resolution_code TEXT NOT NULL,
+                   resolved_at TEXT NOT NULL)""",
             "CREATE INDEX incident_record_ci ON incident_record (ci, resolved_at)",
         ],
     ),

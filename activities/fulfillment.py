@@ -50,7 +50,8 @@ class FulfillmentActivities:
         resource, detail = describe(request)
         with self.db.transaction() as cur:
             written = cur.execute(
-                "INSERT INTO fulfillment_record (idempotency_key, item_id, action, subject, resource, detail, created_at) "
+                "INSERT INTO fulfillment_record "
+                "(idempotency_key, item_id, action, subject, resource, detail, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
                 (request.key, request.item_id, request.action, request.requested_for, resource, detail,
                  utc_text(datetime.now(timezone.utc))),

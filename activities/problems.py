@@ -108,7 +108,8 @@ class ProblemActivities:
                             (claim[0], *recent))
             result.problem_id, result.suggested = claim[0], claim[1] == incident_id
             if not result.suggested:
-                cur.execute("UPDATE incident_occurrence SET problem_id = ? WHERE incident_id = ?", (claim[0], incident_id))
+                cur.execute("UPDATE incident_occurrence SET problem_id = ? WHERE incident_id = ?", (claim[0],
+                                                                                                    incident_id))
                 linked = cur.one("SELECT COUNT(*) FROM incident_occurrence WHERE problem_id = ?", (claim[0],))[0]
                 return Decision(result, tell=linked <= self.policy.link_limit)
             linked = [r[0] for r in cur.all("SELECT incident_id FROM incident_occurrence WHERE problem_id = ? "

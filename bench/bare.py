@@ -62,5 +62,6 @@ class BareWeek:
         for index in range(shape["timers"]):
             await workflow.sleep(timedelta(days=7) / shape["timers"])
             if index < shape["activities"]:
-                await workflow.execute_activity(bare_side_effect, str(index), start_to_close_timeout=timedelta(seconds=10))
+                await workflow.execute_activity(bare_side_effect, str(index),
+                                                start_to_close_timeout=timedelta(seconds=10))
         return shape["timers"]

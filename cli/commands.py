@@ -118,5 +118,6 @@ def show_command(group: click.Group, id_name: str, models: str, status: str, for
         show_status(values[id_name], getattr(importlib.import_module(models), status), as_json, formatter)
 
     group.add_command(click.Command("show", callback=callback, help=help_text, params=[
-        click.Argument([id_name]), click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable JSON output."),
+        click.Argument([id_name]), click.Option(["--json", "as_json"], is_flag=True,
+                                                help="Machine-readable JSON output."),
     ]))

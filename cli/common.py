@@ -235,7 +235,8 @@ def run_update(run_id: str, name: str, arg, result_type: type, as_json: bool) ->
 
         from itsmflow.app import ops
 
-        return await ops.update(temporal, run_id, name, arg, result_type, rpc_timeout=timedelta(seconds=timeout_seconds()))
+        return await ops.update(temporal, run_id, name, arg, result_type,
+                                rpc_timeout=timedelta(seconds=timeout_seconds()))
 
     status = run(work, subject=run_id)
     if as_json:

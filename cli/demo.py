@@ -263,7 +263,8 @@ class Demo:
                                    raw={"name": "Zoe Zhang", "start_date": "2026-12-01", "team": "web"})
         status = await request_ops.submit(self.client, onboarding, self.task_queue)
         self.ids.append((status.id, "request: onboarding bundle"))
-        _say(f"erin requested onboarding → {status.id} ({', '.join(f'{r.item} {r.state.value}' for r in status.items)})")
+        made = ", ".join(f"{r.item} {r.state.value}" for r in status.items)
+        _say(f"erin requested onboarding → {status.id} ({made})")
         items = {r.item: r.id for r in status.items}
         laptop_task = await open_task(items["laptop"], "prepare")
         while (await request_ops.status(self.client, items["vpn-access"])).state.value != "approval":
@@ -305,8 +306,10 @@ class Demo:
                 outcome = status.state.value + (f" ({status.close_code.value})" if status.close_code else "")
             click.echo(f"\n{change_id}  {status.title}  [{label}]  → {outcome}")
             for row in await audit_trail(self.client, change_id):
-                where = f"{row['run']:<19} " if row["run"] != change_id else ("" if not change_id.startswith("REQ") else " " * 20)
-                click.echo(f"  {short_time(row['time'])}  {where}{row['actor']:<7} {row['action']:<17} {row['details']}")
+                own = "" if not change_id.startswith("REQ") else " " * 20
+                where = f"{row['run']:<19} " if row["run"] != change_id else own
+                click.echo(f"  {short_time(row['time'])}  {where}{row['actor']:<7} {row['action']:<17} "
+                           f"{row['details']}")
             click.echo(f"  {ui_link(change_id)}")
 
 

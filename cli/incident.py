@@ -108,7 +108,8 @@ def format_incident(status) -> str:
         rows.append((f"sla {clock.name}", f"{clock.elapsed_percent:.0f}% of {target} ({clock.calendar}), "
                                           f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
     if status.dedup_key:
-        rows.append(("dedup", f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
+        rows.append(("dedup",
+                     f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
         rows += [("  event", f"{short_time(e.seen_at)} {e.title}") for e in status.recent_events]
     if status.problem:
         rows.append(("problem", status.problem))

@@ -36,7 +36,8 @@ def demo_cmd(keep_server):
 
 
 for command in (change_group, incident_group, problem_group, request_group, catalog_group, task_group, process_group,
-                runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd, auth_group,
+                runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd,
+                auth_group,
                 audit_group, report_group):
     itsm.add_command(command)
 

@@ -39,8 +39,10 @@ ORGANISATION = Organisation(
         Service(name="payments", owner_group="db-admins"),
     ],
     cis=[
-        ConfigurationItem(name="web-01", criticality=Criticality.LOW, owner_group="service-desk", services=["web-shop"]),
-        ConfigurationItem(name="web-02", criticality=Criticality.LOW, owner_group="service-desk", services=["web-shop"]),
+        ConfigurationItem(name="web-01", criticality=Criticality.LOW, owner_group="service-desk",
+                          services=["web-shop"]),
+        ConfigurationItem(name="web-02", criticality=Criticality.LOW, owner_group="service-desk",
+                          services=["web-shop"]),
         ConfigurationItem(
             name="lb-01", ci_class="load-balancer", criticality=Criticality.MEDIUM, owner_group="network",
             services=["web-shop"],
@@ -77,7 +79,8 @@ def _chains(timeout: timedelta) -> tuple[dict[Risk, ApprovalChain], ApprovalChai
             )
         ]
     )
-    return {Risk.LOW: ApprovalChain(levels=[manager_level]), Risk.MODERATE: two_levels, Risk.HIGH: two_levels}, emergency
+    return {Risk.LOW: ApprovalChain(levels=[manager_level]), Risk.MODERATE: two_levels,
+            Risk.HIGH: two_levels}, emergency
 
 
 _TEMPLATES = [
@@ -258,7 +261,8 @@ def _catalog():
                 approval_when=Condition(variable="role", values=["write"]),
                 description="Read access is granted directly; write access needs a database admin.",
                 variables=[Variable(name="database", type=VariableType.CI, ci_class="database", help="Database CI"),
-                           Variable(name="role", type=VariableType.CHOICE, choices=["read", "write"], help="read or write")],
+                           Variable(name="role", type=VariableType.CHOICE, choices=["read", "write"],
+                                    help="read or write")],
                 tasks=[FulfillmentTask(name="grant", kind=TaskKind.AUTOMATED, action="grant_db", group="db-admins",
                                        title="Grant the database role"),
                        FulfillmentTask(name="verify", kind=TaskKind.MANUAL, group="db-admins", after=["grant"],

@@ -25,12 +25,14 @@ class Priority(StrEnum):
 
 def _no_days(value: object) -> object:
     if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*d\s*", value):
-        raise ValueError("SLA targets take minutes or hours ('30m', '8h'), not days: products disagree on what a day is")
+        raise ValueError("SLA targets take minutes or hours ('30m', '8h'), not days: "
+                         "products disagree on what a day is")
     return value
 
 
 SlaDuration = Annotated[
-    timedelta, BeforeValidator(parse_duration), BeforeValidator(_no_days), PlainSerializer(format_hours, return_type=str)
+    timedelta, BeforeValidator(parse_duration), BeforeValidator(_no_days), PlainSerializer(format_hours,
+                                                                                           return_type=str)
 ]
 
 

@@ -308,7 +308,8 @@ def audit_side_effects(report: dict) -> dict:
         assert not missing, f"{incident_id}: {missing} never sent"
     fulfilled = [run for run, done in steps.items() if run.startswith("RITM-") and "fulfilled" in done]
     assert len(fulfilled) == len(request_ids), f"{len(fulfilled)} items fulfilled for {len(request_ids)} requests"
-    return {"runs": len(results), "kills": report["kills"], "server_restarts": report["restarts"], "change_records": sum(changes.values()),
+    return {"runs": len(results), "kills": report["kills"], "server_restarts": report["restarts"],
+            "change_records": sum(changes.values()),
             "incident_records": sum(incidents.values()), "fulfilment_actions": sum(actions.values()),
             "notifications": sum(sent.values()), "elapsed_s": round(report["elapsed"], 1)}
 

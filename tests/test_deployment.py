@@ -98,7 +98,8 @@ def test_the_image_runs_every_worker_option():
 
 def test_schema_job_sets_up_both_temporal_databases_and_the_cmdb():
     script = COMPOSE["services"]["temporal-schema"]["command"][0]
-    for needle in ("--db temporal setup-schema", "--db temporal_visibility update-schema", "temporal temporal_visibility itsm"):
+    for needle in ("--db temporal setup-schema", "--db temporal_visibility update-schema",
+                   "temporal temporal_visibility itsm"):
         assert needle in script
 
 

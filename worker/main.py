@@ -92,7 +92,8 @@ def process_activities(context: WorkerContext) -> list:
 
 # `from workflows import escalation, sla` re-ran those pure modules in the sandbox for every
 # new run (the package itself is re-imported with the workflow module): name them here.
-PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "itsmflow", "jinja2", "cryptography",
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "itsmflow", "jinja2",
+               "cryptography",
                "opentelemetry", "workflows.escalation", "workflows.sla")
 
 

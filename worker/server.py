@@ -173,7 +173,8 @@ async def wait_until_ready(address: str, timeout: float, process: subprocess.Pop
             return client
         except Exception:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the Temporal dev server at {address} did not become ready in {timeout:.0f}s") from None
+                raise TimeoutError(f"the Temporal dev server at {address} did not become ready "
+                                   f"in {timeout:.0f}s") from None
             await asyncio.sleep(0.2)
 
 

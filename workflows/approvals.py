@@ -180,7 +180,8 @@ async def _wait_for_level(
 ) -> bool | None:
     decided = lambda: level.status != LevelStatus.WAITING  # noqa: E731
     while True:
-        summary = f"level {level.level} {level.name!r} waits for {level.group} (timeout {hooks.spell(level_def.timeout)})"
+        timeout = hooks.spell(level_def.timeout)
+        summary = f"level {level.level} {level.name!r} waits for {level.group} (timeout {timeout})"
         if await hooks.wait(decided, level_def.timeout, summary):
             if level.status == LevelStatus.WAITING:
                 return None

@@ -126,7 +126,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         now = workflow.now()
         if now > self._status.planned_start and self._change.change_type != ChangeType.EMERGENCY:
             self._move_to_next_slot(now)
-        block = self._change.policy.conflicts == ConflictAction.BLOCK and self._change.change_type != ChangeType.EMERGENCY
+        block = (self._change.policy.conflicts == ConflictAction.BLOCK
+                 and self._change.change_type != ChangeType.EMERGENCY)
         conflicts: list[Conflict] | None = await workflow.execute_activity(
             "reserve_calendar",
             ReserveInput(change_id=self._change.id, cis=self._change.cis, start=self._status.planned_start,
@@ -139,7 +140,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         await self.notify("scheduled", "change_scheduled", [self._change.requested_by, *self._implementer_groups()])
         delay = self._status.planned_start - workflow.now()
         if delay > timedelta(0):
-            await self.wait(lambda: self._cancel is not None, delay, f"until planned start {self._status.planned_start:%Y-%m-%d %H:%M} UTC")
+            await self.wait(lambda: self._cancel is not None, delay,
+                            f"until planned start {self._status.planned_start:%Y-%m-%d %H:%M} UTC")
         if self._cancel is not None:
             return await self._finish_canceled()
         return True
@@ -180,7 +182,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
                     key=f"{self._change.id}:review", change_id=self._change.id, cis=self._change.cis,
                     outcome=self._completion.outcome.value, title=self._change.title, closed_at=workflow.now(),
                 ),
-                result_type=RecordChangeResult, summary=f"record the change on {', '.join(self._change.cis)} in the CMDB",
+                result_type=RecordChangeResult,
+                summary=f"record the change on {', '.join(self._change.cis)} in the CMDB",
                 **CMDB_OPTIONS,
             )
         await self._release(ChangeState.CLOSED)
@@ -259,7 +262,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
 
     def _approval_context(self) -> ApprovalContext:
         state = self._status.state
-        not_awaiting = None if state == ChangeState.AUTHORIZE else f"{self._change.id} is {state.value}, not awaiting approval"
+        not_awaiting = (None if state == ChangeState.AUTHORIZE
+                        else f"{self._change.id} is {state.value}, not awaiting approval")
         return ApprovalContext(self._change.organisation, self._change.requested_by, not_awaiting=not_awaiting)
 
     @workflow.update

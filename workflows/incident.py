@@ -93,7 +93,8 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._policy.continue_as_new_after
+        return (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() > self._policy.continue_as_new_after)
 
     def _run_due(self, now: datetime) -> None:
         for action in self._engine.run_due(self._s.escalation, now):
@@ -259,7 +260,8 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
 
     def pending_actions(self) -> list[dict]:
         state, groups = self._s.state, [self._s.assigned_group, self._policy.manager_group]
-        names = {S.NEW: ["ack", "resolve", "hold"], S.IN_PROGRESS: ["resolve", "hold"], S.ON_HOLD: ["resume", "resolve"],
+        names = {S.NEW: ["ack", "resolve", "hold"], S.IN_PROGRESS: ["resolve", "hold"], S.ON_HOLD: ["resume",
+                                                                                                    "resolve"],
                  S.RESOLVED: ["reopen"]}.get(state, [])
         if self._s.acknowledged_by is None and state in (S.IN_PROGRESS, S.ON_HOLD):
             names.insert(0, "ack")

@@ -88,7 +88,8 @@ class RequestWorkflow(ProcessWorkflow):
             blocked = [refs[d] for d in ref.after if refs[d].state in FINAL - {R.FULFILLED}]
             if self._cancel is not None or blocked:
                 ref.state = R.CANCELED
-                ref.reason = "request canceled" if self._cancel else f"skipped: {blocked[0].item} {blocked[0].state.value}"
+                ref.reason = ("request canceled" if self._cancel
+                              else f"skipped: {blocked[0].item} {blocked[0].state.value}")
                 self._event("system", "skipped", f"{ref.id} {ref.item}: {ref.reason}")
             elif all(refs[d].state == R.FULFILLED for d in ref.after):
                 await self._start(ref)

@@ -72,7 +72,8 @@ def _details(args: list) -> str:
     parts = []
     for arg in args:
         if isinstance(arg, dict):
-            parts += [f"{key}: {value}" for key, value in arg.items() if isinstance(value, (str, int, float)) and value != ""]
+            parts += [f"{key}: {value}" for key, value in arg.items() if isinstance(value, (str, int,
+                                                                                            float)) and value != ""]
         elif isinstance(arg, (str, int, float)):
             parts.append(str(arg))
     return "; ".join(parts)

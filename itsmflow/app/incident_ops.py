@@ -38,7 +38,8 @@ async def open_incident(client: Client, incident: IncidentInput, task_queue: str
     return status, False
 
 
-async def update(client: Client, incident_id: str, name: str, arg, rpc_timeout: timedelta | None = None) -> IncidentStatus:
+async def update(client: Client, incident_id: str, name: str, arg,
+                 rpc_timeout: timedelta | None = None) -> IncidentStatus:
     return await ops.update(client, incident_id, name, arg, IncidentStatus, rpc_timeout)
 
 

@@ -19,7 +19,8 @@ from itsmflow.app.ids import process_of
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 NOT_FOUND = object()
-_DEFAULT_PROFILE_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "temporalio" / "temporal.toml"
+_DEFAULT_PROFILE_FILE = Path(os.environ.get("XDG_CONFIG_HOME",
+                                            Path.home() / ".config")) / "temporalio" / "temporal.toml"
 
 
 def http_address() -> str | None:

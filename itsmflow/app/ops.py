@@ -88,7 +88,8 @@ async def start_fresh(client: Client, workflow: str, arg: Any, prefix: str, *, t
                       idempotency_key: str | None = None, title_field: str = "title"):
     """start_and_settle under `arg.id`, or (with `fresh_ids`) a fresh `prefix` id while that
     one is taken; `attributes(arg)` gives the start-time search attributes, the memo holds
-    the title (the input's `title_field`). With `idempotency_key`, a repeated start returns the run the first one made."""
+    the title (the input's `title_field`). With `idempotency_key`, a repeated start returns the
+    run the first one made."""
     from itsmflow.app.ids import new_id
 
     memo = {"title": str(getattr(arg, title_field, "") or "")}

@@ -18,7 +18,8 @@ async def open_problem(client: Client, problem: ProblemInput, task_queue: str,
                                  idempotency_key=idempotency_key)
 
 
-async def update(client: Client, problem_id: str, name: str, arg, rpc_timeout: timedelta | None = None) -> ProblemStatus:
+async def update(client: Client, problem_id: str, name: str, arg,
+                 rpc_timeout: timedelta | None = None) -> ProblemStatus:
     return await ops.update(client, problem_id, name, arg, ProblemStatus, rpc_timeout)
 
 

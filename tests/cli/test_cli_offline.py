@@ -94,7 +94,9 @@ def test_auth_keygen_and_bad_key_files(tmp_path):
     assert made.returncode == 0 and made.stdout.startswith("alice: public_key: ed25519:")
     assert oct((tmp_path / "alice.pem").stat().st_mode & 0o777) == "0o600"
     again = itsm("auth", "keygen", "alice", "--out", str(tmp_path / "alice.pem"))
-    assert (again.returncode, again.stderr.strip()) == (2, f"itsm: {tmp_path / 'alice.pem'} exists; remove it first to replace the key")
+    assert (again.returncode, again.stderr.strip()) == (2,
+                                                        f"itsm: {tmp_path / 'alice.pem'} exists; "
+                                                        "remove it first to replace the key")
 
     (tmp_path / "junk.pem").write_text("not a key")
     (tmp_path / "junk.pem").chmod(0o600)

@@ -106,7 +106,8 @@ def test_change_states_in_order_with_exits(change):
     assert ("state_new", "standard", "state_scheduled") in edges
     assert [s for s, label, t in edges if t == "state_canceled"] == [
         "state_new", "state_assess", "state_authorize", "state_scheduled"]
-    assert {t for s, label, t in edges if s.startswith("approval_") and label.startswith("rejected")} == {"state_rejected"}
+    assert {t for s, label,
+            t in edges if s.startswith("approval_") and label.startswith("rejected")} == {"state_rejected"}
     assert change["nodes"]["state_assess"][1] == (
         "assess\nrisk: critical-ci → high; outage → high; medium-ci → moderate; otherwise low")
     assert set(change["classes"]["exit"]) == {"refused", "state_rejected", "state_canceled"}
@@ -189,10 +190,13 @@ def test_incident_escalation_steps_in_order_with_repeat_back_edge():
 
 def test_incident_priority_matrix_and_sla_targets():
     drawn = parse(graph(registry.get("acme-incident")))
-    assert drawn["subgraphs"]["priorities"][1] == ["priority_P1", "priority_P2", "priority_P3", "priority_P4", "notices"]
+    assert drawn["subgraphs"]["priorities"][1] == ["priority_P1", "priority_P2", "priority_P3", "priority_P4",
+                                                   "notices"]
     assert drawn["nodes"]["priority_P2"][1] == "P2 · impact/urgency 1/2, 2/1\nrespond 30m · resolve 8h\ncalendar 24x7"
-    assert drawn["nodes"]["priority_P4"][1] == "P4 · impact/urgency any other\nrespond 8h · resolve 1d\ncalendar business"
-    assert drawn["nodes"]["notices"][1] == "SLA notices\n50%: assignee\n75%: assignee, group\n100%: assignee, group, escalation"
+    assert drawn["nodes"]["priority_P4"][1] == ("P4 · impact/urgency any other\nrespond 8h · resolve 1d\n"
+                                                "calendar business")
+    assert drawn["nodes"]["notices"][1] == ("SLA notices\n50%: assignee\n75%: assignee, group\n"
+                                            "100%: assignee, group, escalation")
 
 
 @pytest.fixture(scope="module")
@@ -209,9 +213,11 @@ def test_catalog_every_item_and_task_with_kind(catalog):
         for task in item.tasks:
             node_id = f"{key}_task_{task.name.replace('-', '_')}"
             opening, text = catalog["nodes"][node_id]
-            assert opening == shapes[task.kind.value] and text.startswith(f"{task.name}: {task.title}\n{task.kind.value}")
+            assert opening == shapes[task.kind.value]
+            assert text.startswith(f"{task.name}: {task.title}\n{task.kind.value}")
             assert node_id in catalog["classes"][task.kind.value] and node_id in catalog["subgraphs"][key][1]
-    assert catalog["nodes"]["item_laptop_task_record_asset"][1].endswith("automated record_asset · fallback service-desk")
+    record_asset = catalog["nodes"]["item_laptop_task_record_asset"][1]
+    assert record_asset.endswith("automated record_asset · fallback service-desk")
 
 
 def test_catalog_task_dag_and_approval_before_fulfillment(catalog):
@@ -267,7 +273,8 @@ def test_problem_suggestion_states_and_resolving_change():
         assert any(s == f"state_{before}" and t == f"state_{after}" for s, _, t in edges), (before, after)
     assert ("change", "closed successful", "state_resolved") in edges
     assert [s for s, _, t in edges if t == "state_resolved"] == ["change", "state_investigating", "state_known_error"]
-    assert [s for s, _, t in edges if t == "state_canceled"] == ["state_new", "state_investigating", "state_known_error"]
+    assert [s for s, _, t in edges if t == "state_canceled"] == ["state_new", "state_investigating",
+                                                                 "state_known_error"]
 
 
 def test_output_is_deterministic():
@@ -281,7 +288,8 @@ KNOWN = "acme, acme-catalog, acme-change, acme-demo, acme-incident, acme-problem
 def test_cli_graph_and_its_errors():
     shown = itsm("definitions", "graph", "acme-incident")
     assert shown.returncode == 0 and shown.stdout == graph(registry.get("acme-incident"))
-    assert itsm("definitions", "graph", "acme-catalog", "laptop").stdout == graph(registry.get("acme-catalog"), "laptop")
+    assert itsm("definitions", "graph", "acme-catalog", "laptop").stdout == graph(registry.get("acme-catalog"),
+                                                                                  "laptop")
     for args, message in [
         (["acme"], "itsm: acme is an organisation: graph takes a catalog, change-policy, incident-policy or "
                    "problem-policy"),

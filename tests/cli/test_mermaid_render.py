@@ -44,7 +44,8 @@ mermaid.initialize({startOnLoad: false, securityLevel: 'strict'});
         nodes: [...holder.querySelectorAll('g.node')].map(n => ({id: n.id, text: text(n)})),
         clusters: [...holder.querySelectorAll('g.cluster')].map(c => text(c)),
         edges: holder.querySelectorAll('path.flowchart-link').length,
-        bars: [...holder.querySelectorAll('rect.task:not(.milestone)')].map(r => ({id: r.id, width: r.getBBox().width})),
+        bars: [...holder.querySelectorAll('rect.task:not(.milestone)')]
+          .map(r => ({id: r.id, width: r.getBBox().width})),
         milestones: holder.querySelectorAll('rect.milestone').length,
       });
     } catch (error) {

@@ -13,7 +13,8 @@ from itsmflow.app.request_submit import SubmitError, build_request, parse_pairs
     ("vpn-access", {"duration": "two", "reason": "x"}, "duration: 'two' is not a whole number"),
     ("db-access", {"database": "web-01", "role": "read"}, "database: 'web-01' is not a known database"),
     ("db-access", {"database": "db-prod-1", "role": "admin"}, "role: 'admin' is not one of read, write"),
-    ("onboarding", {"name": "Zoe", "start_date": "next monday", "team": "web"}, "start_date: 'next monday' is not a date"),
+    ("onboarding", {"name": "Zoe", "start_date": "next monday", "team": "web"},
+     "start_date: 'next monday' is not a date"),
     ("laptop", {"model": "pro-16", "justification": "   "}, "justification: must not be empty"),
     ("printer", {}, "unknown catalog item 'printer'"),
 ])

@@ -260,7 +260,8 @@ def _with_plans(request, plans):
     (lambda: _vpn().model_copy(update={"item": "laptop"}),
      "the title or calendar of this laptop request is not catalog acme-catalog@1's"),
     (lambda: _vpn().model_copy(update={"item": "laptop", "title": "Laptop"}),
-     "variables refused by catalog acme-catalog@1: duration: unknown variable for laptop (known: model, justification)"),
+     "variables refused by catalog acme-catalog@1: duration: unknown variable for laptop "
+     "(known: model, justification)"),
     (lambda: _vpn().model_copy(update={"title": "Coffee"}),
      "the title or calendar of this vpn-access request is not catalog acme-catalog@1's"),
     (lambda: _vpn().model_copy(update={"calendar": _vpn().calendar.model_copy(update={"name": "always"})}),

@@ -126,7 +126,8 @@ async def test_failure_messages_are_encrypted_too(env, task_queue, db):
 
     failure = next(e.activity_task_failed_event_attributes.failure for e in history.events
                    if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
-    assert await failure_message(env.client, failure) == "Encoded failure (encrypted; set ITSM_ENCRYPTION_KEY to read it)"
+    assert await failure_message(env.client,
+                                 failure) == "Encoded failure (encrypted; set ITSM_ENCRYPTION_KEY to read it)"
 
 
 # --- encryption edges (issue 13) ---------------------------------------------------------------

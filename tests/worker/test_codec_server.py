@@ -102,7 +102,8 @@ def test_token_cors_and_bad_requests(server):
     status, _, body = call(f"{server}/decode", body={"payloads": [{"metadata": {
         "encoding": base64.b64encode(b"binary/encrypted").decode(),
         "encryption-key-id": base64.b64encode(b"other").decode()}, "data": "AAAA"}]}, **bearer())
-    assert (status, body["message"]) == (400, "decode failed: ValueError: payload encrypted with unknown key id 'other'")
+    assert (status, body["message"]) == (400,
+                                         "decode failed: ValueError: payload encrypted with unknown key id 'other'")
     assert call(f"{server}/decode", body={"nope": 1}, **bearer())[0] == 400
     assert call(f"{server}/nothing", body={}, **bearer())[0] == 404
 
@@ -158,7 +159,8 @@ def test_a_refused_request_does_not_poison_the_next_one_on_its_connection(server
     host, port = server.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     body = json.dumps({"payloads": []})
-    for headers, expected in [({}, 401), (bearer(), 200), ({"Content-Length": "nope", **bearer()}, 400), (bearer(), 200)]:
+    for headers, expected in [({}, 401), (bearer(), 200), ({"Content-Length": "nope", **bearer()}, 400), (bearer(),
+                                                                                                          200)]:
         connection.request("POST", "/decode", body=body, headers={"Content-Type": "application/json", **headers})
         response = connection.getresponse()
         answer = json.loads(response.read())

@@ -123,7 +123,8 @@ async def approve(env, change_id, actor, comment="") -> ChangeStatus:
 
 
 async def complete(env, change_id, actor, outcome=Outcome.SUCCESSFUL, notes="done") -> ChangeStatus:
-    return await change_ops.update(env.client, change_id, "complete", CompleteInput(actor=actor, outcome=outcome, notes=notes))
+    return await change_ops.update(env.client, change_id, "complete", CompleteInput(actor=actor, outcome=outcome,
+                                                                                    notes=notes))
 
 
 def utc(*args) -> datetime:

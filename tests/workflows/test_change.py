@@ -219,7 +219,8 @@ async def test_unanswered_level_escalates_then_rejects(env, changes, channel, ch
     status = await status_of(env, status.id)
     [level] = status.approvals
     assert (status.state, level.status, level.escalations) == (ChangeState.REJECTED, "timed_out", escalations)
-    assert status.reason == f"level 1 {name!r} timed out after {format_duration(timeout)} and {escalations} escalation(s)"
+    assert status.reason == (f"level 1 {name!r} timed out after {format_duration(timeout)} and {escalations} "
+                             "escalation(s)")
     fired = await fired_timers(env, status.id)
     assert [duration for duration, _ in fired] == [timeout] * (escalations + 1)
     assert just_after(level.decided_at, fired[-1][1])

@@ -70,7 +70,8 @@ async def test_an_alert_storm_and_long_notes_do_not_wedge_an_incident(env, task_
     # A task that met a new signal while it completed is retried at once (UNHANDLED_COMMAND); no other fails.
     failures = [e.workflow_task_failed_event_attributes for e in await _all_events(env, opened.id)
                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
-    assert [f.failure.message for f in failures if f.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND] == []
+    unhandled = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
+    assert [f.failure.message for f in failures if f.cause != unhandled] == []
     assert await env.client.get_workflow_handle(router_id(key)).result() is None  # released at resolve
     assert len(await _runs(env, router_id(key))) > 1  # the router continued as new through the storm
 

@@ -53,7 +53,8 @@ def sent(channel, run_id: str, step: str):
 async def test_problem_by_hand_records_a_known_error_shown_on_new_incidents(env, problems, db, channel):
     first = await problems.incident()
     problem = await problems.open(incidents=[first.id])
-    assert (problem.state, problem.incidents, problem.opened_by, problem.suggested) == (S.NEW, [first.id], "dave", False)
+    assert (problem.state, problem.incidents, problem.opened_by, problem.suggested) == (S.NEW, [first.id], "dave",
+                                                                                        False)
     await problems.eventually(first.id, lambda s: s.problem == problem.id)
 
     assert (await problems.act(problem.id, "investigate", ActorInput(actor="dave"))).state == S.INVESTIGATING

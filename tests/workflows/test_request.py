@@ -125,7 +125,8 @@ async def test_laptop_manual_then_automated(env, task_queue, db, channel, reques
         final = await request_ops.status(env.client, request.id)
         item = await requests.item(item_id)
     assert final.state.value == "fulfilled" and item.state.value == "fulfilled"
-    assert [(t.name, t.state.value, t.by) for t in item.tasks] == [("prepare", "done", "erin"), ("record-asset", "done", None)]
+    assert [(t.name, t.state.value, t.by) for t in item.tasks] == [("prepare", "done", "erin"), ("record-asset",
+                                                                                                 "done", None)]
     assert records(db) == [("record_asset", f"laptop:{item_id}", "pro-16", 0)]
     assert "task.assigned" not in channel.keys() and "assigned" in channel.keys() and "fulfilled" in channel.keys()
 
@@ -134,8 +135,10 @@ async def test_vpn_needs_network_approval_and_expires_exactly(env, task_queue, d
     async with worker(env, task_queue, db, channel):
         request = await requests.submit("vpn-access", duration=2, reason="travel")
         assert request.state.value == "approval"
-        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="alice")), "segregation of duties")
-        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="erin")), "not in group 'network'")
+        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="alice")),
+                             "segregation of duties")
+        await assert_refused(request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="erin")),
+                             "not in group 'network'")
         item = await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
         assert item.state.value == "fulfilled" and records(db) == [("grant_vpn", "vpn", "2 days", 0)]
         opened = item.events[0].time
@@ -207,7 +210,8 @@ async def test_onboarding_dag_order_and_parallelism(env, task_queue, db, channel
         laptop_task = await requests.open_task(ids["laptop"], "prepare")
         status = await request_ops.status(env.client, request.id)
         states = {ref.item: ref.state.value for ref in status.items}
-        assert states == {"account": "fulfilled", "laptop": "fulfilling", "vpn-access": "approval", "welcome": "requested"}
+        assert states == {"account": "fulfilled", "laptop": "fulfilling", "vpn-access": "approval",
+                          "welcome": "requested"}
         await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
         await requests.do_task(laptop_task, "frank")
         status = await requests.until(request.id, "fulfilled")
@@ -250,7 +254,8 @@ async def test_cancel_compensates_completed_automation_in_reverse(env, task_queu
     async with worker(env, task_queue, db, channel):
         await requests.start(request)
         await requests.open_task(plan.id, "handover")
-        await assert_refused(request_ops.cancel(env.client, request.id, CancelRequestInput(actor="dave")), "only the requester or service-desk")
+        await assert_refused(request_ops.cancel(env.client, request.id, CancelRequestInput(actor="dave")),
+                             "only the requester or service-desk")
         final = await request_ops.cancel(env.client, request.id, CancelRequestInput(actor="alice", reason="left"))
         item_status = await requests.item(plan.id)
     assert final.state.value == "canceled"
