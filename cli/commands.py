@@ -17,10 +17,16 @@ def actor_command(group: click.Group, name: str, update: str, help_text: str, *p
     def callback(actor, as_json, **values):
         import importlib
 
+        from cli.common import ValidationFailed
+        from itsmflow.app.generic import InputError, validated
+
         module = importlib.import_module(models)
         payload = {f: values[f] for f in fields if values.get(f) is not None}
-        run_update(values[id_name], update, getattr(module, model)(actor=actor, **payload), getattr(module, status),
-                   as_json)
+        try:  # a value the model refuses (an empty note) is one line, exit 2, nothing sent
+            arg = validated(getattr(module, model), {"actor": actor, **payload})
+        except InputError as err:
+            raise ValidationFailed(str(err)) from None
+        run_update(values[id_name], update, arg, getattr(module, status), as_json)
 
     group.add_command(click.Command(name, callback=callback, help=help_text, params=[
         click.Argument([id_name]), *params,

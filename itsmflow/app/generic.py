@@ -57,7 +57,8 @@ def _typed(model: type, fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validated(model: type, data: dict[str, Any]):
+def validated(model: type, data: dict[str, Any]):
+    """`model` from `data`, or InputError naming the first field at fault (one line)."""
     from pydantic import ValidationError
 
     try:
@@ -91,12 +92,12 @@ def build_start(process: Process, fields: dict[str, Any], actor: str | None):
     data = {**_defaults(process, model), **_typed(model, fields)}
     if process.starter and actor is not None:
         data[process.starter] = actor
-    return _validated(model, data)
+    return validated(model, data)
 
 
 def build_action(process: Process, action: Action, fields: dict[str, Any], actor: str):
     model = resolve(action.input)
-    return _validated(model, {**_typed(model, fields), action.actor_field: actor})
+    return validated(model, {**_typed(model, fields), action.actor_field: actor})
 
 
 def action_of(run_id: str, name: str) -> tuple[Process, Action]:

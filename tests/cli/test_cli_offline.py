@@ -142,3 +142,14 @@ def test_a_long_label_never_runs_into_its_value():
     status = SimpleNamespace(id="INC-20261201-AAAA", title="t", events=[], notices=[], events_omitted=0)
     card = timeline_card(status, [("state", "new"), ("sla response", "0% of 2h")])
     assert "  sla response 0% of 2h" in card.splitlines()
+
+
+def test_an_action_argument_the_model_refuses_is_one_line_exit_2_and_nothing_sent():
+    """`itsm incident note ID ""` said "internal error: ValidationError" with exit 1; it is a
+    usage error, found before any connection (the address answers nothing)."""
+    nowhere = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    note = itsm("incident", "note", "INC-20261202-AAAA", "", "--as", "dave", env=nowhere)
+    assert (note.returncode, note.stdout, note.stderr) == (2, "", "itsm: text: String should have at least 1 "
+                                                               "character\n")
+    step = itsm("incident", "escalate", "INC-20261202-AAAA", "--to-step", "0", "--as", "dave", env=nowhere)
+    assert step.returncode == 2 and "--to-step" in step.stderr
