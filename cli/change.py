@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import click
 
+from cli.commands import action_commands
 from cli.common import (
     FullHelpGroup,
     ValidationFailed,
@@ -16,12 +17,12 @@ from cli.common import (
     parse_time,
     require_worker,
     run,
-    run_update,
     short_time,
     show_status,
     timeout_seconds,
     to_json_model,
 )
+from workflows.change_process import CHANGE
 
 
 @click.group("change", cls=FullHelpGroup)
@@ -82,61 +83,22 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
         click.echo(status.id)
 
 
-def _update(change_id: str, name: str, arg, as_json: bool) -> None:
-    from workflows.change_models import ChangeStatus
-
-    run_update(change_id, name, arg, ChangeStatus, as_json)
-
-
-@change_group.command("approve")
-@click.argument("change_id")
-@click.option("--comment", default="", help="Why you approve.")
-@actor_option
-@json_option
-def approve_cmd(change_id, comment, actor, as_json):
-    """Approve at the current level; prints the new state."""
-    from workflows.change_models import ApproveInput
-
-    _update(change_id, "approve", ApproveInput(actor=actor, comment=comment), as_json)
+def _not_blank(ctx, param, value):
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
 
 
-@change_group.command("reject")
-@click.argument("change_id")
-@click.option("--reason", required=True, help="Why (recorded and sent to the requester).")
-@actor_option
-@json_option
-def reject_cmd(change_id, reason, actor, as_json):
-    """Reject at the current level: the change is rejected."""
-    from workflows.change_models import RejectInput
-
-    if not reason.strip():
-        raise ValidationFailed("--reason must not be empty")
-    _update(change_id, "reject", RejectInput(actor=actor, reason=reason), as_json)
-
-
-@change_group.command("complete")
-@click.argument("change_id")
-@click.option("--outcome", type=click.Choice(["successful", "failed", "backed-out"]), required=True)
-@click.option("--notes", default="", help="Implementation notes.")
-@actor_option
-@json_option
-def complete_cmd(change_id, outcome, notes, actor, as_json):
-    """Record the implementation outcome; review and close follow."""
-    from workflows.change_models import CompleteInput, Outcome
-
-    _update(change_id, "complete", CompleteInput(actor=actor, outcome=Outcome(outcome), notes=notes), as_json)
-
-
-@change_group.command("cancel")
-@click.argument("change_id")
-@click.option("--reason", default="", help="Why.")
-@actor_option
-@json_option
-def cancel_cmd(change_id, reason, actor, as_json):
-    """Cancel before implementation (requester or change managers)."""
-    from workflows.change_models import CancelInput
-
-    _update(change_id, "cancel", CancelInput(actor=actor, reason=reason), as_json)
+# The noun commands are the declaration's actions, with the options that fill their fields.
+OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
+    "approve": (click.Option(["--comment"], default="", help="Why you approve."),),
+    "reject": (click.Option(["--reason"], required=True, callback=_not_blank,
+                            help="Why (recorded and sent to the requester)."),),
+    "complete": (click.Option(["--outcome"], type=click.Choice(["successful", "failed", "backed-out"]), required=True),
+                 click.Option(["--notes"], default="", help="Implementation notes.")),
+    "cancel": (click.Option(["--reason"], default="", help="Why."),),
+}
+action_commands(change_group, CHANGE, OPTIONS, status="ChangeStatus", id_name="change_id")
 
 
 @change_group.command("show")

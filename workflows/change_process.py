@@ -9,13 +9,13 @@ CHANGE = Process(
     input=f"{MODELS}:ChangeInput", status=f"{MODELS}:ChangeStatus", people=("requested_by",),
     actions=(
         Action("approve", "approve", f"{MODELS}:ApproveInput", who="a member of the waiting level's group, not the "
-               "requester", help="Approve at the current level.", one_click=True),
+               "requester", help="Approve at the current level; prints the new state.", one_click=True),
         Action("reject", "reject", f"{MODELS}:RejectInput", who="a member of the waiting level's group",
-               help="Reject at the current level (needs a reason)."),
+               help="Reject at the current level: the change is rejected."),
         Action("complete", "complete", f"{MODELS}:CompleteInput", who="change managers or the CI's owning group",
-               help="Record the implementation outcome."),
+               help="Record the implementation outcome; review and close follow."),
         Action("cancel", "cancel", f"{MODELS}:CancelInput", who="the requester or a change manager",
-               help="Cancel before implementation."),
+               help="Cancel before implementation (requester or change managers)."),
     ),
     states=("new", "assess", "authorize", "scheduled", "implement", "review", "closed", "rejected", "canceled"),
     final={"closed": "closed", "rejected": "rejected", "canceled": "canceled"},
