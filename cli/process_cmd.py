@@ -125,11 +125,11 @@ def do_cmd(run_id, action, fields, actor, as_json):
 def show_cmd(run_id, as_json):
     """The run's state and details, live or (no worker) as last published."""
     from itsmflow.app import generic as app
-    from itsmflow.processes import of_id
 
-    process = of_id(run_id)
-    if process is None:
-        raise ValidationFailed(f"{run_id!r} is not the id of a loaded process's run")
+    try:
+        process = app.process_of_run(run_id)
+    except app.InputError as err:
+        raise ValidationFailed(str(err)) from None
 
     async def work(client):
         return await app.read(client, run_id)

@@ -171,6 +171,7 @@ def _packaged(found: dict, where: dict, problems: list[str]) -> None:
 
     from itsmflow.process import resolve
 
+    models = tuple(kinds().values())
     for entry in entry_points(group=DEFINITIONS_GROUP):
         source = f"entry point {entry.name!r} ({entry.value})"
         try:
@@ -179,7 +180,7 @@ def _packaged(found: dict, where: dict, problems: list[str]) -> None:
             problems.append(f"{source}: cannot load: {type(err).__name__}: {err}")
             continue
         for definition in value if isinstance(value, (list, tuple)) else [value]:
-            if not isinstance(definition, tuple(kinds().values())):
+            if not isinstance(definition, models):
                 problems.append(f"{source}: {type(definition).__name__} is not a definition of a known kind")
             elif definition.name in where:
                 problems.append(f"{source}: defines {definition.name!r}, which is already {where[definition.name]}")

@@ -26,6 +26,8 @@ class ProcessLoadError(Exception):
 class Loaded:
     processes: tuple[Process, ...]
     problems: tuple[str, ...]
+    # The fields that name who acts (`claim_fields`), derived once: every update validator asks.
+    claims: tuple[str, ...] = ()
 
 
 _cache: dict[str, Loaded] = {}
@@ -82,7 +84,9 @@ def _load() -> Loaded:
                           *(f"workflow {t!r}" for t in process.workflow_types)):
                 seen[claim] = process.name
             processes.append(process)
-    return Loaded(tuple(processes), tuple(problems))
+    actors = [a.actor_field for p in processes for a in p.actions]
+    claims = tuple(dict.fromkeys(["actor", *actors, *(p.starter for p in processes if p.starter)]))
+    return Loaded(tuple(processes), tuple(problems), claims)
 
 
 def processes(strict: bool = False) -> tuple[Process, ...]:
@@ -117,8 +121,7 @@ def of_workflow_type(workflow_type: str) -> Process | None:
 def claim_fields() -> tuple[str, ...]:
     """The fields that name who acts: an action's actor, then each process's starter (its
     declaration's first person field)."""
-    actors = [a.actor_field for p in processes() for a in p.actions]
-    return tuple(dict.fromkeys(["actor", *actors, *(p.starter for p in processes() if p.starter)]))
+    return load().claims
 
 
 def digest(loaded: tuple[Process, ...] | None = None) -> str:

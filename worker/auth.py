@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
+from itsmflow.processes import claim_fields  # the fields that name who acts
 from worker.credentials import (  # noqa: F401 (the public names of ITSM_AUTH)
     HEADER,
     MAX_TTL,
@@ -52,9 +53,6 @@ from worker.start_checks import Order, OrderedItem, Snapshot, order_of, order_re
 PATCH = "itsm-verified-start"
 EVERY_START_PATCH = "itsm-verified-every-start"
 SIGNALS_PATCH = "itsm-verified-signals"
-
-
-from itsmflow.processes import claim_fields  # noqa: E402  (the fields that name who acts)
 
 
 def user_started() -> tuple[str, ...]:

@@ -58,17 +58,12 @@ async def check_process_set(client: Client, task_queue: str, identity: str, live
     polls again (its last access moves on), within `live_poll` seconds."""
     import time
 
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from itsmflow.app.ops import pollers
 
     ours = identity.rpartition(IDENTITY_MARK)[2]
-    request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
-                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
 
     async def others() -> dict[str, float]:
-        pollers = (await client.workflow_service.describe_task_queue(request)).pollers
-        return {p.identity: p.last_access_time.ToDatetime().timestamp() for p in pollers
+        return {p.identity: p.last_access_time.ToDatetime().timestamp() for p in await pollers(client, task_queue)
                 if IDENTITY_MARK in p.identity and p.identity.rpartition(IDENTITY_MARK)[2] != ours}
 
     suspects = {who: at for who, at in (await others()).items() if time.time() - at < live_poll}

@@ -9,7 +9,7 @@ from typing import Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import NotifyInput, NotifyResult, Recipient
@@ -86,8 +86,6 @@ async def open_or_attach(workflow_type: str, arg, *, id: str, memo: dict | None 
     (a problem an incident suggests, a review's action items). True when this call started it;
     False when a run with that id exists already (a retried step), which is then to be told
     by signal. The worker signs the start (ITSM_AUTH)."""
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
     try:
         await workflow.start_child_workflow(
             workflow_type, arg, id=id, parent_close_policy=workflow.ParentClosePolicy.ABANDON,

@@ -100,10 +100,16 @@ def build_action(process: Process, action: Action, fields: dict[str, Any], actor
     return validated(model, {**_typed(model, fields), action.actor_field: actor})
 
 
-def action_of(run_id: str, name: str) -> tuple[Process, Action]:
+def process_of_run(run_id: str) -> Process:
+    """The loaded process a run id belongs to, or InputError."""
     process = of_id(run_id)
     if process is None:
         raise InputError(f"{run_id!r} is not the id of a loaded process's run")
+    return process
+
+
+def action_of(run_id: str, name: str) -> tuple[Process, Action]:
+    process = process_of_run(run_id)
     action = process.action(name)
     if action is None:
         known = ", ".join(a.name for a in process.actions) or "none"
@@ -135,19 +141,14 @@ async def start(client, process: Process, arg, task_queue: str, rpc_timeout: tim
 async def act(client, run_id: str, action: Action, arg, rpc_timeout: timedelta | None = None):
     from itsmflow.app import ops
 
-    process = of_id(run_id)
-    assert process is not None
-    return await ops.update(client, run_id, action.update, arg, resolve(process.status), rpc_timeout)
+    return await ops.update(client, run_id, action.update, arg, resolve(process_of_run(run_id).status), rpc_timeout)
 
 
 async def read(client, run_id: str):
     """The run's status (`ops.Read`: live, or from the memo with as_of and why it may be stale)."""
     from itsmflow.app import ops
 
-    process = of_id(run_id)
-    if process is None:
-        raise InputError(f"{run_id!r} is not the id of a loaded process's run")
-    return await ops.read(client, run_id, resolve(process.status))
+    return await ops.read(client, run_id, resolve(process_of_run(run_id).status))
 
 
 def show_text(process: Process, status) -> str:
@@ -172,5 +173,6 @@ def show_text(process: Process, status) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["InputError", "act", "action_of", "build_action", "build_start", "named", "parse_fields", "read",
+__all__ = ["InputError", "act", "action_of", "build_action", "build_start", "named", "parse_fields",
+           "process_of_run", "read",
            "show_text", "start"]

@@ -215,7 +215,6 @@ class Read(NamedTuple):
     status: Any
     as_of: str | None = None
     stale: str | None = None
-    events_from_tail: bool = False
 
 
 class Unread(Exception):
@@ -256,8 +255,7 @@ async def read(client: Client, run_id: str, result_type: type, rpc_timeout: time
         if description.status != WorkflowExecutionStatus.RUNNING:  # closed before it published: replay it
             return Read(await handle.query("status", result_type=result_type, rpc_timeout=rpc_timeout))
         raise Unread(f"{run_id} has published no status yet, and {reason}")
-    return Read(result_type.model_validate(published["value"]), as_of=published["at"], stale=reason,
-                events_from_tail=published.get("events") == "tail")
+    return Read(result_type.model_validate(published["value"]), as_of=published["at"], stale=reason)
 
 
 async def worker_polls(client: Client, queue: str, patience: float = 10.0) -> bool:
@@ -271,17 +269,23 @@ async def worker_polls(client: Client, queue: str, patience: float = 10.0) -> bo
     return False
 
 
-async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None, strict: bool = False) -> bool:
-    """Whether a worker polls `queue` (one that died lately is still listed: the query's
-    timeout covers it); True when the server cannot tell (`strict`: its error)."""
+async def pollers(client: Client, queue: str, rpc_timeout: timedelta | None = None) -> list:
+    """The workflow pollers the server lists for `queue` (identity, last access): a worker that
+    died lately stays listed for about 5 minutes."""
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
     request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue),
                                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    return list((await client.workflow_service.describe_task_queue(request, timeout=rpc_timeout)).pollers)
+
+
+async def _polled(client: Client, queue: str, rpc_timeout: timedelta | None, strict: bool = False) -> bool:
+    """Whether a worker polls `queue` (one that died lately is still listed: the query's
+    timeout covers it); True when the server cannot tell (`strict`: its error)."""
     try:
-        return bool((await client.workflow_service.describe_task_queue(request, timeout=rpc_timeout)).pollers)
+        return bool(await pollers(client, queue, rpc_timeout))
     except RPCError:
         if strict:  # a start asks: the server's trouble is the answer
             raise

@@ -22,20 +22,16 @@ def itsm(live, task_queue: str, *args: str) -> subprocess.CompletedProcess:
 
 async def killed_worker(live, task_queue: str, home) -> None:
     """An `itsm worker` that polled, then died by SIGKILL: the server lists its poller for minutes."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from itsmflow.app.ops import pollers
 
     env = {**os.environ, "TEMPORAL_ADDRESS": live.client.service_client.config.target_host,
            "ITSM_TASK_QUEUE": task_queue, "ITSM_DB_URL": f"sqlite:///{home / 'cmdb.sqlite3'}",
            "ITSM_OUTBOX": str(home / "outbox.jsonl"), "ITSM_HOME": str(home)}
     worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=task_queue),
-                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
     try:
         for _ in range(300):
-            if (await live.client.workflow_service.describe_task_queue(request)).pollers:
+            if await pollers(live.client, task_queue):
                 break
             await asyncio.sleep(0.1)
     finally:

@@ -13,15 +13,10 @@ from worker.main import IDENTITY_MARK, MismatchedWorkers, build_worker, check_pr
 
 
 async def polled_by(live, task_queue: str, identity: str) -> None:
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from itsmflow.app.ops import pollers
 
-    request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=task_queue),
-                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
     for _ in range(100):
-        pollers = (await live.client.workflow_service.describe_task_queue(request)).pollers
-        if any(p.identity == identity for p in pollers):
+        if any(p.identity == identity for p in await pollers(live.client, task_queue)):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{identity} never polled {task_queue}")
