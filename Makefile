@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test chaos bench bench-scale install server worker clean
 
-$(BIN)/itsm: pyproject.toml
+$(BIN)/itsm: pyproject.toml examples/access-review/pyproject.toml
 	@echo "==> creating $(VENV) and installing itsmflow with its dependencies (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar off -e '.[dev]' | grep --line-buffered -E '^(Collecting|Successfully)'; exit $${PIPESTATUS[0]}
+	@echo "==> installing the example package examples/access-review (a process from outside, on the kit)"
+	$(BIN)/python -m pip install --progress-bar off -e examples/access-review | grep --line-buffered -E '^(Collecting|Successfully)'; exit $${PIPESTATUS[0]}
 	touch $(BIN)/itsm
 	@echo "==> installed: $(BIN)/itsm"
 

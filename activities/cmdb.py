@@ -40,19 +40,21 @@ def seed(db: Database, org: Organisation) -> None:
                 "criticality = excluded.criticality, owner_group = excluded.owner_group",
                 (ci.name, ci.ci_class, ci.criticality.value, ci.owner_group),
             )
-            for service in ci.services:
+            for service_name in ci.services:
                 cur.execute(
                     "INSERT INTO cmdb_ci_service (ci, service) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (ci.name, service),
+                    (ci.name, service_name),
                 )
 
 
 def _overlapping(cur, query: ConflictQuery) -> list[Conflict]:
     marks = ", ".join("?" for _ in query.cis)
+    others = ", ".join("?" for _ in (query.change_id, *query.ignore))
     rows = cur.all(
         f"SELECT change_id, ci, start_at, end_at FROM change_calendar WHERE state = 'scheduled' "
-        f"AND change_id <> ? AND ci IN ({marks}) AND start_at < ? AND end_at > ? ORDER BY start_at, change_id",
-        (query.change_id, *query.cis, utc_text(query.end), utc_text(query.start)),
+        f"AND change_id NOT IN ({others}) AND ci IN ({marks}) AND start_at < ? AND end_at > ? "
+        f"ORDER BY start_at, change_id",
+        (query.change_id, *query.ignore, *query.cis, utc_text(query.end), utc_text(query.start)),
     )
     return [
         Conflict(change_id=r[0], ci=r[1], start=datetime.fromisoformat(r[2]), end=datetime.fromisoformat(r[3]))
@@ -147,7 +149,7 @@ class CmdbActivities:
             cur.serialize(f"incident_occurrence:{claim.ci}")  # as incident_on_ci's count-and-claim
             cur.execute("INSERT INTO problem_open (ci, problem_id, claimed_at) VALUES (?, ?, ?) "
                         "ON CONFLICT (ci) DO NOTHING", (claim.ci, claim.problem_id, utc_text(claim.claimed_at)))
-            return cur.one("SELECT problem_id FROM problem_open WHERE ci = ?", (claim.ci,))[0]
+            return cur.value("SELECT problem_id FROM problem_open WHERE ci = ?", (claim.ci,))
 
     @activity.defn(name="problem_ended")
     def problem_ended(self, end: ProblemEndInput) -> None:

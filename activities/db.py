@@ -8,7 +8,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 DEFAULT_URL = "sqlite:///.itsm/cmdb.sqlite3"
 
@@ -65,6 +65,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX incident_occurrence_ci ON incident_occurrence (ci, opened_at)",
             """CREATE TABLE problem_open (ci TEXT PRIMARY KEY, problem_id TEXT NOT NULL, claimed_by TEXT,
                    claimed_at TEXT NOT NULL)""",
+        ],
+    ),
+    (
+        5,
+        "grant revocations: who revoked a fulfillment grant, why, keyed for retries",
+        [
+            """CREATE TABLE grant_revocation (idempotency_key TEXT PRIMARY KEY, grant_key TEXT NOT NULL,
+                   revoked_by TEXT NOT NULL, reason TEXT NOT NULL, revoked INTEGER NOT NULL,
+                   revoked_at TEXT NOT NULL)""",
+            "CREATE INDEX grant_revocation_grant ON grant_revocation (grant_key)",
         ],
     ),
 ]
@@ -195,3 +205,10 @@ class Cursor:
     def one(self, sql: str, params: tuple = ()) -> tuple | None:
         rows = self.all(sql, params)
         return rows[0] if rows else None
+
+    def value(self, sql: str, params: tuple = ()) -> Any:
+        """The first column of the row the query must find (a count, a key just written)."""
+        row = self.one(sql, params)
+        if row is None:
+            raise LookupError(f"no row for {sql!r}")
+        return row[0]

@@ -216,11 +216,11 @@ def resolve(host: str, port: int) -> tuple[IPAddress, ...]:
     except ValueError:
         pass
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = (ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in found)
+    addresses = (ipaddress.ip_address(str(sockaddr[0]).split("%")[0]) for *_, sockaddr in found)
     return tuple(dict.fromkeys(addresses))
 
 
-def connect_pinned(destination: Destination, timeout: float) -> socket.socket:
+def connect_pinned(destination: Destination, timeout: float | None) -> socket.socket:
     """A TCP connection to the first vetted address that answers; never a new lookup of the name."""
     last_error: OSError | None = None
     for address in destination.addresses:

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.db import Database, utc_text
 from activities.models import ActionInput, ActionResult
+from itsmflow.errors import UNKNOWN_ACTION
 
 
 def _vpn(request: ActionInput) -> tuple[str, str]:
@@ -44,7 +45,7 @@ class FulfillmentActivities:
     def run_action(self, request: ActionInput) -> ActionResult:
         describe = ACTIONS.get(request.action)
         if describe is None:
-            raise ApplicationError(f"unknown action {request.action!r}", type="UnknownAction", non_retryable=True)
+            raise ApplicationError(f"unknown action {request.action!r}", type=UNKNOWN_ACTION)
         if request.action in self.failing:
             raise RuntimeError(f"{request.action}: backend unavailable")
         resource, detail = describe(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
@@ -36,6 +36,7 @@ class ConflictQuery(BaseModel):
     cis: list[str]
     start: datetime
     end: datetime
+    ignore: list[str] = []  # bookings that are not conflicts: a change's own release, a release's changes
 
 
 class Conflict(BaseModel):
@@ -54,6 +55,7 @@ class ReserveInput(BaseModel):
     start: datetime
     end: datetime
     exclusive: bool = False
+    ignore: list[str] = []
 
 
 class ReleaseInput(BaseModel):
@@ -178,3 +180,42 @@ class ProblemEndInput(BaseModel):
     problem_id: str
     state: str
     ended_at: datetime
+
+
+# The fulfillment actions that grant access (activities/fulfillment.py): what an access review covers.
+GRANT_ACTIONS = ("grant_vpn", "grant_db")
+
+
+class GrantQuery(BaseModel):
+    """The grants still in force (not revoked, not expired), oldest first: those recorded by
+    `as_of` (to the second; say, when a review starts), by the fulfillment actions in `actions`,
+    to `grantees` and of the resources in `names` when given. At most `limit` are returned."""
+
+    as_of: datetime | None = None
+    actions: list[str] = list(GRANT_ACTIONS)
+    grantees: list[str] = []
+    names: list[str] = []
+    limit: int = Field(default=500, ge=1, le=10_000)
+
+
+class Grant(BaseModel):
+    """One grant the CMDB records: `key` is its fulfillment record's (item id + task), `name`
+    what was granted (`vpn`, a database) and `detail` how (`30 days`, `read`)."""
+
+    key: str
+    grantee: str
+    name: str
+    detail: str = ""
+    action: str
+    item_id: str
+    granted_at: datetime
+
+
+class RevokeInput(BaseModel):
+    """Revoke one grant. `key` is the revocation's idempotency key (workflow id + step): a retry
+    answers what the first attempt did and changes nothing."""
+
+    key: str
+    grant_key: str
+    revoked_by: str
+    reason: str = ""

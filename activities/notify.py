@@ -6,8 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
+from functools import lru_cache
 
-from jinja2 import PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
 from jinja2.sandbox import SandboxedEnvironment
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -17,9 +26,32 @@ from activities.db import Database, utc_text
 from activities.metrics import count
 from activities.models import NotifyInput, NotifyResult
 from definitions.text import one_line
+from itsmflow.errors import NOTIFICATION_REJECTED
+
+
+@lru_cache(maxsize=None)
+def _package_templates(templates: str) -> PackageLoader:
+    package, _, folder = templates.partition(":")
+    return PackageLoader(package, folder)
+
+
+class ProcessTemplates(BaseLoader):
+    """The templates a process's own package ships (its declaration's `templates`,
+    "package:folder"), found under the process's name (`access-review/attest_requested.txt.j2`).
+    The built-in folders are searched first, so a package cannot shadow one of theirs."""
+
+    def get_source(self, environment: Environment, template: str):
+        from itsmflow.processes import processes
+
+        name, _, rest = template.partition("/")
+        process = next((p for p in processes() if p.name == name and p.templates), None)
+        if process is None or process.templates is None or not rest:
+            raise TemplateNotFound(template)
+        return _package_templates(process.templates).get_source(environment, rest)
+
 
 TEMPLATES = SandboxedEnvironment(
-    loader=PackageLoader("activities", "templates"),
+    loader=ChoiceLoader([PackageLoader("activities", "templates"), ProcessTemplates()]),
     autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
     undefined=StrictUndefined,
 )
@@ -93,7 +125,7 @@ class NotifyActivities:
                                               text=text, html=html, headers={}))
                 except ValueError as again:
                     raise ApplicationError(f"notification {request.key} cannot be sent: {again}",
-                                           type="NotificationRejected", non_retryable=True) from None
+                                           type=NOTIFICATION_REJECTED) from None
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO notification_ledger (idempotency_key, message_id, channel, recipients, subject, sent_at) "

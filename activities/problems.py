@@ -45,9 +45,10 @@ def known_errors(cur, ci: str) -> list[KnownError]:
 
 
 @dataclass
-class Decision:
-    """`start_with`: start the suggested problem with these incidents; `tell`: signal the
-    CI's open problem of this incident."""
+class ProblemDecision:
+    """What an incident on a CI means for the CI's problem. `start_with`: start the
+    suggested problem with these incidents; `tell`: signal the CI's open problem of this
+    incident."""
 
     result: IncidentOnCiResult
     start_with: list[str] = field(default_factory=list)
@@ -74,6 +75,8 @@ class ProblemActivities:
         for _ in range(2):  # runs started before the workflow did it: start or tell from here
             decision = await asyncio.to_thread(self._decide, occurrence)
             problem_id = decision.result.problem_id
+            if problem_id is None:  # under the threshold: no problem to start or tell
+                return decision.result
             if decision.start_with:
                 await self._start(problem_id, occurrence, decision.start_with)
             elif decision.tell and not await self._signal(problem_id, occurrence.incident_id):
@@ -82,7 +85,7 @@ class ProblemActivities:
             return decision.result
         return decision.result
 
-    def _decide(self, occurrence: IncidentOnCiInput) -> Decision:
+    def _decide(self, occurrence: IncidentOnCiInput) -> ProblemDecision:
         ci, incident_id = occurrence.ci, occurrence.incident_id
         with self.db.transaction() as cur:
             # Count and claim as one step per CI: incidents racing on several workers must not
@@ -99,7 +102,7 @@ class ProblemActivities:
                     "AND opened_at > ? AND opened_at <= ?", (ci, since, utc_text(occurrence.opened_at)))]
                 result.recent = len(recent)
                 if len(recent) < self.policy.suggest_after:
-                    return Decision(result)
+                    return ProblemDecision(result)
                 claim = (suggested_id(incident_id, occurrence.opened_at), incident_id)
                 cur.execute("INSERT INTO problem_open (ci, problem_id, claimed_by, claimed_at) VALUES (?, ?, ?, ?)",
                             (ci, claim[0], incident_id, utc_text(occurrence.opened_at)))
@@ -110,12 +113,12 @@ class ProblemActivities:
             if not result.suggested:
                 cur.execute("UPDATE incident_occurrence SET problem_id = ? WHERE incident_id = ?", (claim[0],
                                                                                                     incident_id))
-                linked = cur.one("SELECT COUNT(*) FROM incident_occurrence WHERE problem_id = ?", (claim[0],))[0]
-                return Decision(result, tell=linked <= self.policy.link_limit)
+                linked = cur.value("SELECT COUNT(*) FROM incident_occurrence WHERE problem_id = ?", (claim[0],))
+                return ProblemDecision(result, tell=linked <= self.policy.link_limit)
             linked = [r[0] for r in cur.all("SELECT incident_id FROM incident_occurrence WHERE problem_id = ? "
                                             "ORDER BY opened_at, incident_id", (claim[0],))]
             result.recent = max(result.recent, len(linked))
-            return Decision(result, start_with=linked)
+            return ProblemDecision(result, start_with=linked)
 
     async def _start(self, problem_id: str, occurrence: IncidentOnCiInput, incidents: list[str]) -> None:
         from temporalio.common import WorkflowIDReusePolicy

@@ -16,13 +16,14 @@ from activities.db import Database, utc_text
 from activities.destinations import AllowList, DestinationRefused, pinned_connection, vet
 from activities.metrics import count
 from activities.models import WebhookInput, WebhookResult
+from itsmflow.errors import WEBHOOK_REJECTED
 
 RETRYABLE_CLIENT_ERRORS = {408, 429}
-WEBHOOK_REJECTED = "WebhookRejected"
 
 
 def rejected(message: str) -> ApplicationError:
-    return ApplicationError(message, type=WEBHOOK_REJECTED, non_retryable=True)
+    """Not worth sending again: the callers' retry policy lists WEBHOOK_REJECTED as non-retryable."""
+    return ApplicationError(message, type=WEBHOOK_REJECTED)
 
 
 class WebhookActivities:

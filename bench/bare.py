@@ -3,7 +3,7 @@ workflow sandbox's per-run import costs them no more than it costs our workflows
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
 
@@ -54,6 +54,36 @@ class BareIncident:
 
 
 @workflow.defn
+class MinimalIncident:
+    """The floor: a plain start, updates ack and resolve, two activities (the page at open, the
+    CMDB record at resolve); resolve returns once the record is done and the run has ended."""
+
+    def __init__(self) -> None:
+        self.acknowledged = self.resolved = self.done = False
+
+    @workflow.run
+    async def run(self, incident_id: str) -> str:
+        options = dict(start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_activity(bare_side_effect, "page", **options)
+        await workflow.wait_condition(lambda: self.resolved)
+        await workflow.execute_activity(bare_side_effect, "record", **options)
+        self.done = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return incident_id
+
+    @workflow.update
+    async def acknowledge(self, actor: str) -> str:
+        self.acknowledged = True
+        return "in_progress"
+
+    @workflow.update
+    async def resolve(self, actor: str) -> str:
+        self.resolved = True
+        await workflow.wait_condition(lambda: self.done)
+        return "resolved"
+
+
+@workflow.defn
 class BareWeek:
     """N timers and M activities spread over 7 days."""
 
@@ -65,3 +95,17 @@ class BareWeek:
                 await workflow.execute_activity(bare_side_effect, str(index),
                                                 start_to_close_timeout=timedelta(seconds=10))
         return shape["timers"]
+
+
+@workflow.defn
+class BareEscalation:
+    """The scale bench's escalation, bare: a notice at open, a timer to `due` (ISO), then the
+    page, whose input ends with `page_key` as ours do."""
+
+    @workflow.run
+    async def run(self, due: str, page_key: str) -> str:
+        options = dict(start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_activity(bare_side_effect, "opened", **options)
+        await workflow.sleep(max(datetime.fromisoformat(due) - workflow.now(), timedelta(milliseconds=1)))
+        await workflow.execute_activity(bare_side_effect, f"{workflow.info().workflow_id}:{page_key}", **options)
+        return page_key

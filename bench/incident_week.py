@@ -28,7 +28,8 @@ from itsmflow.app import incident_ops
 from itsmflow.app.incident_submit import build_incident
 from worker.main import build_worker
 from worker.server import start_time_skipping
-from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput, ReasonInput
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,7 +47,7 @@ async def incident_week(env: WorkflowEnvironment, folder: str) -> tuple[float, d
         await env.sleep(timedelta(days=1))
         await incident_ops.update(env.client, status.id, "resume", ActorInput(actor="dave"))
         await env.sleep(timedelta(days=2))
-        await incident_ops.update(env.client, status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        await incident_ops.update(env.client, status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
         await env.sleep(timedelta(days=4))
         final = await incident_ops.status(env.client, status.id)
         elapsed = time.perf_counter() - started

@@ -4,9 +4,22 @@ Measures, in one run on the same server:
 - `itsm incident list` (first page) wall time, against Go `temporal workflow list` of the
   same page (the bare baseline);
 - the worker process's RSS (current and peak) with every incident open;
-- timer lateness with E escalations due at the same second: TimerFired time minus
+- timer lateness with E escalations due together (their spread is reported): TimerFired time minus
   (TimerStarted time + timeout), from the histories, and how late the page activity was
-  scheduled after the intended moment (timer + the worker's workflow task).
+  scheduled after the intended moment (timer + the worker's workflow task), broken down from
+  the histories into the workflow task after the timer: fired → task scheduled → started
+  (schedule-to-start: the backlog) → completed (the worker's run of it, a full replay when the
+  run was not in the sticky cache) → page scheduled; and how many of those tasks went to the
+  worker's sticky queue (cached) or the normal one (replayed);
+- the worker's and the server's CPU seconds over the escalation burst;
+- the same burst on a bare Temporal workflow (bench.bare.BareEscalation: a notice at open, a
+  timer, the page) in a worker process of its own with the same tuning, after ours, on the
+  same server: its timers are due as far apart as ours were (each incident's escalation is
+  due a fixed delay after its own start, so ours spread by how long the starts took).
+
+The worker takes its options from the environment (ITSM_MAX_CACHED_WORKFLOWS, ...; see
+worker/main.py), so a setting is tried as `ITSM_MAX_CACHED_WORKFLOWS=12000 python -m bench.scale`;
+the result records the ITSM_ worker settings it ran with.
 
     .venv/bin/python -m bench.scale [--incidents 10000] [--escalations 1000]"""
 
@@ -43,6 +56,17 @@ PAGE = "escalation.1.step2"
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WORKER_SETTINGS = ("ITSM_MAX_CACHED_WORKFLOWS", "ITSM_MAX_CONCURRENT_WORKFLOW_TASKS", "ITSM_WORKFLOW_TASK_POLLERS",
+                   "ITSM_MAX_CONCURRENT_ACTIVITIES", "ITSM_ACTIVITY_TASK_POLLERS", "ITSM_ACTIVITY_THREADS",
+                   "ITSM_STICKY_SCHEDULE_TO_START_TIMEOUT")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -105,29 +129,120 @@ async def wait_for_notices(path: Path, wanted, count: int, timeout: float) -> No
         await asyncio.sleep(1)
 
 
-async def lateness(client, ids: list[str]) -> tuple[list[float], list[float]]:
-    """Per fired timer: fired − due. Per escalation page: scheduled − due of the timer that woke it."""
-    from temporalio.api.enums.v1 import EventType
+async def lateness(client, ids: list[str]) -> tuple[list[float], list[float], dict]:
+    """Per fired timer: fired − due. Per escalation page: scheduled − due of the timer that woke
+    it, and its parts: the workflow task after the timer (fired → scheduled → started →
+    completed, the last attempt when one failed or timed out) and the page's scheduling."""
+    from temporalio.api.enums.v1 import EventType, TaskQueueKind
 
     timers, pages = [], []
+    parts: dict[str, list[float]] = {"timer_fired": [], "task_scheduled": [], "task_retried": [],
+                                     "schedule_to_start": [], "start_to_complete": [], "page_after_task": []}
+    queues = {"sticky": 0, "normal": 0}
+    dues: list[datetime] = []
     for run_id in ids:
         started: dict[int, datetime] = {}
-        due = None
+        due = fired = first_scheduled = None
+        task: dict[str, datetime] = {}
+        sticky = False
         async for event in client.get_workflow_handle(run_id).fetch_history_events():
             moment = event.event_time.ToDatetime(tzinfo=timezone.utc)
-            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_TIMER_STARTED:
                 started[event.event_id] = moment + event.timer_started_event_attributes.start_to_fire_timeout \
                     .ToTimedelta()
-            elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
                 due = started[event.timer_fired_event_attributes.started_event_id]
+                fired, first_scheduled, task = moment, None, {}
                 timers.append((moment - due).total_seconds())
-            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and due is not None:
+            elif due is None:
+                continue
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                first_scheduled = first_scheduled or moment
+                task = {"scheduled": moment}
+                sticky = event.workflow_task_scheduled_event_attributes.task_queue.kind == \
+                    TaskQueueKind.TASK_QUEUE_KIND_STICKY
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                task["started"] = moment
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                task["completed"] = moment
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 if f":{PAGE}".encode() in event.activity_task_scheduled_event_attributes.input.payloads[0].data:
                     pages.append((moment - due).total_seconds())
-    return timers, pages
+                    dues.append(due)
+                    if fired is not None and first_scheduled is not None and len(task) == 3:
+                        parts["timer_fired"].append((fired - due).total_seconds())
+                        parts["task_scheduled"].append((first_scheduled - fired).total_seconds())
+                        parts["task_retried"].append((task["scheduled"] - first_scheduled).total_seconds())
+                        parts["schedule_to_start"].append((task["started"] - task["scheduled"]).total_seconds())
+                        parts["start_to_complete"].append((task["completed"] - task["started"]).total_seconds())
+                        parts["page_after_task"].append((moment - task["completed"]).total_seconds())
+                        queues["sticky" if sticky else "normal"] += 1
+                    due = None
+    breakdown = {name: {"p50_s": round(percentile(values, 50), 3), "p99_s": round(percentile(values, 99), 3),
+                        "max_s": round(max(values), 3)} for name, values in parts.items() if values}
+    return timers, pages, {"parts": breakdown, "task_queue": queues, "dues": sorted(dues)}
 
 
-async def main(total: int, escalations: int) -> dict:
+def spread(dues: list[datetime]) -> dict:
+    """How far apart the pages' timers were due: each incident's escalation is due `fire_in`
+    after its own start, so they spread by how long the starts took."""
+    offsets = [(due - dues[0]).total_seconds() for due in dues]
+    return {"p1_to_p99_s": round(percentile(offsets, 99) - percentile(offsets, 1), 3), "max_s": round(offsets[-1], 3)}
+
+
+async def warm_others(client, ids: list[str], concurrency: int = 50) -> None:
+    """Query every run in `ids`, so the worker's sticky cache holds them (the most recently
+    used), not the escalating runs opened after them: the escalations then wake cold, as they
+    would among many open runs in a deployment."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(run_id: str) -> None:
+        async with limit:
+            await client.get_workflow_handle(run_id).query("status")
+
+    await asyncio.gather(*(one(run_id) for run_id in ids))
+
+
+async def bare_escalations(client, address: str, offsets: list[float], env: dict) -> tuple[dict, list[str]]:
+    """The same burst on bench.bare.BareEscalation, in a worker process of its own with the same
+    tuning: a run per offset, its timer due that many seconds after the first one (ours' dues,
+    so both bursts are as tight)."""
+    from bench.bare import BareEscalation
+
+    queue = f"bare-{uuid.uuid4()}"
+    worker = subprocess.Popen([sys.executable, "-m", "bench.bare_worker", "--address", address, "--task-queue", queue],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        count = len(offsets)
+        due = datetime.now(timezone.utc) + timedelta(seconds=20 + count / 50)
+        limit = asyncio.Semaphore(100)
+        handles = []
+
+        async def one(index: int) -> None:
+            async with limit:
+                at = due + timedelta(seconds=offsets[index])
+                handles.append(await client.start_workflow(BareEscalation.run, args=[at.isoformat(), PAGE],
+                                                           id=f"bare-escalation-{index}-{uuid.uuid4()}",
+                                                           task_queue=queue))
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds() - 1))
+        cpu_before = cpu_seconds(worker.pid)
+        # Polled once a second, as ours are (the outbox): a result() per run would hold `count`
+        # long polls on the server, each woken by every event of its run.
+        began, query = time.monotonic(), f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
+        while (await client.count_workflows(query)).count:
+            assert time.monotonic() - began < 600, "the bare escalations did not finish"
+            await asyncio.sleep(1)
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        return {"worker_cpu_ms_per_escalation": round(cpu / count * 1000, 1)}, [h.id for h in handles]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+async def main(total: int, escalations: int, cold: bool = False, bare: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         server = DevServer(port=free_port(), db=home / "temporal.db", headless=True, http_port=free_port())
@@ -146,27 +261,41 @@ async def main(total: int, escalations: int) -> dict:
             client = await connect(target_host=server.address)
 
             began = time.monotonic()
-            await open_many(client, queue, total - escalations, "scale")
+            background = await open_many(client, queue, total - escalations, "scale")
             await wait_for_notices(outbox, lambda k: k.endswith(":opened"), total - escalations, timeout=3600)
             background_s = time.monotonic() - began
 
-            # E incidents whose first escalation is due at the same second, 30 s + start time ahead.
-            fire_at = datetime.now(timezone.utc) + timedelta(seconds=30 + escalations / 50)
+            # E incidents whose first escalation is due at the same second, 30 s + start time ahead
+            # (and the time to query the others, when cold).
+            lead = 30 + escalations / 50 + (len(background) / 40 if cold else 0)
+            fire_at = datetime.now(timezone.utc) + timedelta(seconds=lead)
             def policy_now():
                 return escalation_policy(fire_at - datetime.now(timezone.utc))
 
             ids = await open_many(client, queue, escalations, "escalating", policy_for=policy_now)
             await wait_for_notices(outbox, lambda k: k.endswith(":opened"), total, timeout=3600)
-            await asyncio.sleep(max(0.0, (fire_at - datetime.now(timezone.utc)).total_seconds()))
+            if cold:
+                await warm_others(client, background)
+                assert datetime.now(timezone.utc) < fire_at, "the escalations fired before the others were queried"
+            await asyncio.sleep(max(0.0, (fire_at - datetime.now(timezone.utc)).total_seconds() - 1))
+            cpu_before = cpu_seconds(worker.pid), cpu_seconds(process.pid)
+            burst_began = time.monotonic()
             escalating = set(ids)
             await wait_for_notices(outbox, lambda k: k.endswith(PAGE) and k.split(":")[0] in escalating, escalations,
                                    timeout=600)
+            burst_s = time.monotonic() - burst_began
+            worker_cpu, server_cpu = (cpu_seconds(worker.pid) - cpu_before[0],
+                                      cpu_seconds(process.pid) - cpu_before[1])
             rss, peak = rss_mb(worker.pid)
 
             itsm_list = wall([sys.executable, "-m", "cli.main", "incident", "list"], env)
             go_list = wall([find_binary("temporal"), "workflow", "list", "--address", server.address, "--limit", "50",
                             "--query", "ItsmProcess='incident'"], env)
-            timers, pages = await lateness(client, ids)
+            timers, pages, breakdown = await lateness(client, ids)
+            if bare:
+                offsets = [(due - breakdown["dues"][0]).total_seconds() for due in breakdown["dues"]]
+                bare_cpu, bare_ids = await bare_escalations(client, server.address, offsets, env)
+                _, bare_pages, bare_breakdown = await lateness(client, bare_ids)
         finally:
             if worker is not None:
                 worker.terminate()
@@ -181,9 +310,23 @@ async def main(total: int, escalations: int) -> dict:
         "timer_lateness_p50_s": round(percentile(timers, 50), 3), "timer_lateness_p99_s": round(percentile(timers,
                                                                                                            99), 3),
         "timer_lateness_max_s": round(max(timers), 3), "timers_measured": len(timers),
+        "page_scheduled_p50_s_after_due": round(percentile(pages, 50), 3) if pages else None,
         "page_scheduled_p99_s_after_due": round(percentile(pages, 99), 3) if pages else None,
         "pages_measured": len(pages),
-        "targets": "list < 1 s, worker RSS < 1 GB, timer lateness p99 < 1 s",
+        "page_lateness_breakdown": breakdown["parts"], "page_task_queue": breakdown["task_queue"],
+        "page_timers_due_spread": spread(breakdown["dues"]),
+        "burst_wall_s": round(burst_s, 1), "burst_worker_cpu_s": round(worker_cpu, 1),
+        "burst_server_cpu_s": round(server_cpu, 1),
+        "burst_worker_cpu_ms_per_escalation": round(worker_cpu / escalations * 1000, 1),
+        "cold": cold,
+        **({"bare_page_scheduled_p50_s_after_due": round(percentile(bare_pages, 50), 3),
+            "bare_page_scheduled_p99_s_after_due": round(percentile(bare_pages, 99), 3),
+            "bare_page_lateness_breakdown": bare_breakdown["parts"],
+            "bare_page_task_queue": bare_breakdown["task_queue"],
+            "bare_page_timers_due_spread": spread(bare_breakdown["dues"]),
+            "bare_burst_worker_cpu_ms_per_escalation": bare_cpu["worker_cpu_ms_per_escalation"]} if bare else {}),
+        "worker_settings": {name: os.environ[name] for name in WORKER_SETTINGS if name in os.environ},
+        "targets": "list < 1 s, worker RSS < 1 GB, timer lateness p99 < 1 s, page scheduled p99 < 1 s after due",
     }
 
 
@@ -191,10 +334,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--escalations", type=int, default=1_000)
+    parser.add_argument("--cold", action="store_true",
+                        help="query every other incident before the escalations fire, so those runs hold the worker's "
+                             "sticky cache and the escalating ones wake cold (replaying their histories)")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare Temporal escalation burst")
+    parser.add_argument("--out", type=Path, default=RESULTS / "scale.json", help="where to write the result")
     options = parser.parse_args()
-    outcome = asyncio.run(main(options.incidents, options.escalations))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(outcome, indent=2) + "\n")
+    outcome = asyncio.run(main(options.incidents, options.escalations, options.cold, not options.no_bare))
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(outcome, indent=2) + "\n")
     print(json.dumps(outcome, indent=2))
     sys.stdout.flush()
     os._exit(0)

@@ -77,6 +77,9 @@ def submit_cmd(title, cis, change_type, template, start, end, outage, descriptio
                                        idempotency_key=idempotency_key)
 
     status = run(work, subject=problem)
+    if status.state.value == "rejected" and status.reason.startswith("conflicts with release"):
+        # A release's window is its own: the change is refused (it stays, rejected, in the audit).
+        raise ValidationFailed(f"{status.id} rejected: {status.reason}")
     if as_json:
         emit_json(to_json_model(status))
     else:
@@ -98,7 +101,7 @@ OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
                  click.Option(["--notes"], default="", help="Implementation notes.")),
     "cancel": (click.Option(["--reason"], default="", help="Why."),),
 }
-action_commands(change_group, CHANGE, OPTIONS, status="ChangeStatus", id_name="change_id")
+action_commands(change_group, CHANGE, OPTIONS, id_name="change_id")
 
 
 @change_group.command("show")

@@ -30,6 +30,34 @@ class FullHelpGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+class LazyGroup(FullHelpGroup):
+    """A group whose commands are imported when named (click's pattern for lazily loaded
+    subcommands), so `itsm change ...` loads cli/change.py alone. `lazy_subcommands` maps a
+    command's name to its import path, `module.attribute`."""
+
+    def __init__(self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = lazy_subcommands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return super().list_commands(ctx) + sorted(self.lazy_subcommands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            return self._lazy_load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _lazy_load(self, cmd_name: str) -> click.Command:
+        import importlib
+
+        import_path = self.lazy_subcommands[cmd_name]
+        module_name, _, attribute = import_path.rpartition(".")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise ValueError(f"lazy loading of {import_path} returned a non-command object")
+        return command
+
+
 class ValidationFailed(click.ClickException):
     exit_code = 2
 
@@ -62,13 +90,13 @@ async def client(channel: str | None = "cli"):
     import asyncio
 
     from worker.auth import AuthConfigError
-    from worker.codec import KeyError_
+    from worker.codec import CodecKeyError
     from worker.connect import connect
 
     quiet_runtime()
     try:
         return await asyncio.wait_for(connect(channel), timeout_seconds())
-    except KeyError_ as err:
+    except CodecKeyError as err:
         raise EnvironmentTrouble(str(err)) from None
     except AuthConfigError as err:
         raise ValidationFailed(str(err)) from None

@@ -140,21 +140,24 @@ class Demo:
         resumed and resolved; a duplicate alert attaches to it."""
         from itsmflow.app import incident_ops
         from itsmflow.app.incident_submit import build_incident
-        from workflows.incident_models import ActorInput, EscalateInput, ReasonInput, ResolveInput
+        from workflows.incident_models import EscalateInput, IncidentResolveInput
+        from workflows.models import ActorInput, ReasonInput
 
         async def act(actor, name, arg):
             status = await incident_ops.update(self.client, incident_id, name, arg)
             _say(f"{actor} {name.replace('_', ' ')} {incident_id} → {status.state.value}")
             return status
 
-        alert = dict(title="lb-01 health checks failing", ci="lb-01", impact=1, urgency=1, opened_by="erin",
-                     dedup_key="monitoring:lb-01:health")
-        status, _ = await incident_ops.open_incident(self.client, build_incident(**alert), self.task_queue)
+        def alert():  # the monitoring event, fired twice
+            return build_incident(title="lb-01 health checks failing", ci="lb-01", impact=1, urgency=1,
+                                  opened_by="erin", dedup_key="monitoring:lb-01:health")
+
+        status, _ = await incident_ops.open_incident(self.client, alert(), self.task_queue)
         incident_id = status.id
         self.ids.append((incident_id, "incident P1, dedup, escalation, major"))
         _say(f"erin opened {incident_id} ({status.priority.value}) → {status.state.value}; "
              f"paged {', '.join(status.escalation.notified)}")
-        again, attached = await incident_ops.open_incident(self.client, build_incident(**alert), self.task_queue)
+        again, attached = await incident_ops.open_incident(self.client, alert(), self.task_queue)
         _say(f"monitoring fired again → attached to {again.id} ({again.dedup_count} events)" if attached
              else f"monitoring fired again → opened {again.id}")
         status = await act("frank", "escalate", EscalateInput(actor="frank"))
@@ -162,7 +165,7 @@ class Demo:
         await act("dave", "declare_major", ReasonInput(actor="dave", reason="checkout down"))
         await act("dave", "hold", ReasonInput(actor="dave", reason="waiting for the vendor"))
         await act("dave", "resume", ActorInput(actor="dave"))
-        status = await act("dave", "resolve", ResolveInput(actor="dave", code="config-rollback",
+        status = await act("dave", "resolve", IncidentResolveInput(actor="dave", code="config-rollback",
                                                            notes="rolled back the TLS change"))
         response = status.sla["response"]
         _say(f"{incident_id}: response SLA {response.elapsed_percent:.1f}% used, met; "
@@ -174,9 +177,10 @@ class Demo:
         web-02 shows; the change she raises for it closes successfully and resolves it."""
         from itsmflow.app import incident_ops, problem_ops
         from workflows.change_models import ApproveInput
-        from workflows.incident_models import ActorInput, ResolveInput
-        from workflows.problem_models import ActorInput as ProblemActor
-        from workflows.problem_models import KnownErrorInput, ReasonInput, RootCauseInput
+        from workflows.incident_models import IncidentResolveInput
+        from workflows.models import ActorInput, ReasonInput
+        from workflows.models import ActorInput as ProblemActor
+        from workflows.problem_models import KnownErrorInput, RootCauseInput
 
         async def incident(n: int, wait_for_known_error: bool = False):
             from itsmflow.app.incident_submit import build_incident
@@ -190,7 +194,8 @@ class Demo:
                 status = await incident_ops.status(self.client, status.id)
             await incident_ops.update(self.client, status.id, "acknowledge", ActorInput(actor="frank"))
             await incident_ops.update(self.client, status.id, "resolve",
-                                      ResolveInput(actor="frank", code="restarted", notes="restarted the app pool"))
+                                      IncidentResolveInput(actor="frank", code="restarted",
+                                                           notes="restarted the app pool"))
             return status
 
         opened = [await incident(n) for n in range(1, 4)]
@@ -313,6 +318,36 @@ class Demo:
             click.echo(f"  {ui_link(change_id)}")
 
 
+    async def release(self) -> None:
+        """Two new changes bundled in a release, B after A: approved, go at window start, done."""
+        from cli.release import release_graph
+        from itsmflow.app import release_ops
+        from itsmflow.app.release_ops import NewChange
+        from workflows.change_models import ApproveInput
+        from workflows.release_models import GoInput
+
+        now = datetime.now(timezone.utc)
+        release = release_ops.plan(
+            title="Web tier release", start=now + LEAD_TIME, end=now + LEAD_TIME + timedelta(hours=1),
+            requested_by="alice", manager="carol", now=now, existing=[], policy=self.policy,
+            new=[NewChange("a", "Upgrade web-01", ["web-01"]), NewChange("b", "Upgrade web-02", ["web-02"])],
+            after={"b": ["a"]})
+        status = await release_ops.create(self.client, release, self.task_queue)
+        _say(f"alice planned {status.id} ({', '.join(release.changes)}, B after A) → {status.state.value}")
+        status = await release_ops.update(self.client, release.id, "approve", ApproveInput(actor="bob"))
+        _say(f"bob approves {release.id} → {status.state.value}")
+        while (await release_ops.read(self.client, release.id)).state.value != "go-no-go":
+            await asyncio.sleep(0.5)
+        status = await release_ops.update(self.client, release.id, "go", GoInput(actor="carol", comment="all green"))
+        _say(f"carol says go for {release.id} → {status.state.value}")
+        for change_id in release.changes:
+            await self.implement(change_id, "erin")
+        while (status := await release_ops.read(self.client, release.id)).state.value != "closed":
+            await asyncio.sleep(0.5)
+        _say(f"{release.id} → closed ({status.outcome.value if status.outcome else '-'}); "
+             f"its DAG ({_itsm()} release graph {release.id}):")
+        click.echo("    " + release_graph(status).replace("\n", "\n    "))
+
     async def kpis(self) -> None:
         """The KPI report over the last 30 days of runs, the demo's included, as text and as
         the HTML page with charts (`itsm report kpis`)."""
@@ -354,6 +389,8 @@ async def _run(task_queue: str) -> None:
         await demo.problem()
         click.echo("\nRequest fulfillment (catalog acme-catalog)")
         await demo.requests()
+        click.echo("\nRelease management (changes under one approval and window, go / no-go, a DAG)")
+        await demo.release()
         await demo.timelines()
         await demo.kpis()
 

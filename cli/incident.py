@@ -48,11 +48,18 @@ def open_cmd(title, ci, impact, urgency, group, dedup_key, description, policy, 
     status, attached = start_command(
         lambda: build_incident(title=title, ci=ci, impact=impact, urgency=urgency, group=group, dedup_key=dedup_key,
                                description=description, opened_by=actor, policy_name=policy),
-        (SubmitError,), "itsmflow.app.incident_ops", "open_incident", idempotency_key)
+        (SubmitError,), _open_incident, idempotency_key)
     if as_json:
         emit_json({**to_json_model(status), "attached": attached})
     else:
         click.echo(status.id)
+
+
+async def _open_incident(client, incident, queue, **options):
+    """Temporal loads once the input is valid (a refusal stays fast)."""
+    from itsmflow.app import incident_ops
+
+    return await incident_ops.open_incident(client, incident, queue, **options)
 
 
 # The noun commands are the declaration's actions (name, update, argument model, help), with
@@ -69,7 +76,7 @@ OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
     "major": (click.Option(["--reason"], default=""),),
 }
 
-action_commands(incident_group, INCIDENT, OPTIONS, status="IncidentStatus", id_name="incident_id")
+action_commands(incident_group, INCIDENT, OPTIONS, id_name="incident_id")
 
 
 @incident_group.command("show")

@@ -5,41 +5,37 @@ from __future__ import annotations
 
 import click
 
-from cli.audit_cmd import audit_group
-from cli.auth_cmd import auth_group
-from cli.change import change_group
-from cli.common import FullHelpGroup
-from cli.definitions_cmd import definitions_group
-from cli.incident import incident_group
-from cli.problem import problem_group
-from cli.process_cmd import process_group
-from cli.report_cmd import report_group
-from cli.request import catalog_group, request_group, task_group
-from cli.runs import runs_group
-from cli.server_cmd import codec_server_cmd, dev_cmd, server_group, worker_cmd
+from cli.common import LazyGroup
+
+# Each command is a click command (decorators) in its module, imported when it is named:
+# `itsm change show ...` loads cli/change.py alone (`itsm -h` loads them all for their help).
+COMMANDS = {
+    "audit": "cli.audit_cmd.audit_group",
+    "auth": "cli.auth_cmd.auth_group",
+    "catalog": "cli.request.catalog_group",
+    "change": "cli.change.change_group",
+    "codec-server": "cli.server_cmd.codec_server_cmd",
+    "definitions": "cli.definitions_cmd.definitions_group",
+    "demo": "cli.demo_cmd.demo_cmd",
+    "dev": "cli.server_cmd.dev_cmd",
+    "incident": "cli.incident.incident_group",
+    "problem": "cli.problem.problem_group",
+    "release": "cli.release.release_group",
+    "process": "cli.process_cmd.process_group",
+    "report": "cli.report_cmd.report_group",
+    "request": "cli.request.request_group",
+    "runs": "cli.runs.runs_group",
+    "server": "cli.server_cmd.server_group",
+    "task": "cli.request.task_group",
+    "worker": "cli.server_cmd.worker_cmd",
+}
 
 
-@click.group(cls=FullHelpGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="itsmflow")
 def itsm() -> None:
     """itsmflow: durable IT service management processes on Temporal."""
-
-
-@click.command("demo")
-@click.option("--keep-server/--stop-server", default=True, show_default=True,
-              help="Leave an embedded server the demo started running (to browse the UI).")
-def demo_cmd(keep_server):
-    """Run every process end to end as the sample users, with timelines."""
-    from cli.demo import run_demo
-
-    run_demo(keep_server)
-
-
-for command in (change_group, incident_group, problem_group, request_group, catalog_group, task_group, process_group,
-                runs_group, definitions_group, server_group, worker_cmd, codec_server_cmd, dev_cmd, demo_cmd,
-                auth_group,
-                audit_group, report_group):
-    itsm.add_command(command)
 
 
 def one_line(message: str) -> str:

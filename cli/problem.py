@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli.commands import action_commands, list_command, show_command, start_command, timeline_card
+from cli.commands import action_commands, start_command, timeline_card
 from cli.common import (
     FullHelpGroup,
     actor_option,
@@ -13,6 +13,7 @@ from cli.common import (
     idempotency_option,
     json_option,
     short_time,
+    show_status,
     to_json_model,
 )
 from workflows.problem_process import PROBLEM
@@ -38,11 +39,18 @@ def open_cmd(title, ci, incidents, description, policy, idempotency_key, actor, 
 
     status = start_command(lambda: build_problem(title=title, ci=ci, incidents=incidents, description=description,
                                                  opened_by=actor, policy_name=policy),
-                           (SubmitError,), "itsmflow.app.problem_ops", "open_problem", idempotency_key)
+                           (SubmitError,), _open_problem, idempotency_key)
     if as_json:
         emit_json(to_json_model(status))
     else:
         click.echo(status.id)
+
+
+async def _open_problem(client, problem, queue, **options):
+    """Temporal loads once the input is valid (a refusal stays fast)."""
+    from itsmflow.app import problem_ops
+
+    return await problem_ops.open_problem(client, problem, queue, **options)
 
 
 # The noun commands are the declaration's actions, with the options that fill their fields.
@@ -54,8 +62,17 @@ OPTIONS: dict[str, tuple[click.Parameter, ...]] = {
     "close": (click.Option(["--reason"], default=""),),
     "cancel": (click.Option(["--reason"], required=True),),
 }
-action_commands(problem_group, PROBLEM, OPTIONS, status="ProblemStatus", id_name="problem_id",
-                skip=("link-change", "change-not-started"))
+action_commands(problem_group, PROBLEM, OPTIONS, id_name="problem_id", skip=("link-change", "change-not-started"))
+
+
+@problem_group.command("show")
+@click.argument("problem_id")
+@json_option
+def show_cmd(problem_id, as_json):
+    """State, CI, linked incidents and changes, root cause, known error, timeline."""
+    from workflows.problem_models import ProblemStatus
+
+    show_status(problem_id, ProblemStatus, as_json, format_problem)
 
 
 def format_problem(status) -> str:
@@ -75,6 +92,12 @@ def format_problem(status) -> str:
     return timeline_card(status, rows)
 
 
-show_command(problem_group, "problem_id", "workflows.problem_models", "ProblemStatus", format_problem,
-             "State, CI, linked incidents and changes, root cause, known error, timeline.")
-list_command(problem_group, "problem", "problems")
+@problem_group.command("list")
+@click.option("--state", help="Only problems in this state.")
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def list_cmd(state, limit, as_json):
+    """List problems, newest first."""
+    from cli.runs import list_runs
+
+    list_runs("problem", state, limit, as_json)

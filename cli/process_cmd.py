@@ -41,8 +41,9 @@ def list_cmd(as_json):
             "actions": [{"name": a.name, "update": a.update, "who": a.who, "one_click": a.one_click}
                         for a in p.actions]} for p in loaded.processes], "problems": list(loaded.problems)})
     else:
+        width = max([12, *(len(p.name) + 1 for p in loaded.processes)])
         for p in loaded.processes:
-            click.echo(f"{p.name:<12} {p.prefix:<5} {', '.join(a.name for a in p.actions) or '-'}")
+            click.echo(f"{p.name:<{width}} {p.prefix:<5} {', '.join(a.name for a in p.actions) or '-'}")
     for problem in loaded.problems:
         click.echo(f"itsm: {problem}", err=True)
     if loaded.problems:
@@ -90,8 +91,7 @@ def start_cmd(name, fields, input_file, idempotency_key, actor, as_json):
     async def starter(client, arg, queue, rpc_timeout=None, idempotency_key=None):
         return await app.start(client, process, arg, queue, rpc_timeout, idempotency_key)
 
-    arg = start_command(lambda: app.build_start(process, values, actor), (app.InputError,), None, None,
-                        idempotency_key, starter=starter)
+    arg = start_command(lambda: app.build_start(process, values, actor), (app.InputError,), starter, idempotency_key)
     if as_json:
         emit_json(to_json_model(arg))
     else:

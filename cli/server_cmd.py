@@ -199,12 +199,12 @@ def codec_server_cmd(host, port, origins):
     TEMPORAL_CODEC_ENDPOINT for the temporal-ui image."""
     import os
 
-    from worker.codec import KeyError_, codec_from_env
+    from worker.codec import CodecKeyError, codec_from_env
     from worker.codec_server import CodecServer
 
     try:
         codec = codec_from_env()
-    except KeyError_ as err:
+    except CodecKeyError as err:
         raise ValidationFailed(str(err)) from None
     if codec is None:
         raise ValidationFailed("ITSM_ENCRYPTION_KEY is not set: there is nothing to decode")

@@ -10,21 +10,22 @@ from definitions.org import ConfigurationItem, Criticality, Group, Organisation,
 from definitions.problem import ProblemPolicy
 from definitions.windows import WEEKDAYS_MON_FRI, Blackout, MaintenanceWindow, Weekday
 
+# (username, name, manager): grace heads acme; carol and bob report to her.
 _PEOPLE = [
-    ("alice", "Alice Archer"),
-    ("bob", "Bob Baker"),
-    ("carol", "Carol Chen"),
-    ("dave", "Dave Diaz"),
-    ("erin", "Erin Evans"),
-    ("frank", "Frank Fischer"),
-    ("grace", "Grace Gupta"),
+    ("alice", "Alice Archer", "carol"),
+    ("bob", "Bob Baker", "grace"),
+    ("carol", "Carol Chen", "grace"),
+    ("dave", "Dave Diaz", "bob"),
+    ("erin", "Erin Evans", "bob"),
+    ("frank", "Frank Fischer", "dave"),
+    ("grace", "Grace Gupta", None),
 ]
 
 ORGANISATION = Organisation(
     name="acme",
     version=1,
     description="Sample organisation used by the demo, the docs and the tests.",
-    people=[Person(username=u, name=n, email=f"{u}@acme.example") for u, n in _PEOPLE],
+    people=[Person(username=u, name=n, email=f"{u}@acme.example", manager=m) for u, n, m in _PEOPLE],
     groups=[
         Group(name="change-managers", members=["bob", "carol"], email="change-managers@acme.example"),
         Group(name="cab", members=["bob", "carol", "dave"], email="cab@acme.example"),

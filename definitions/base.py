@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -67,6 +67,8 @@ class Model(BaseModel):
 class Definition(Model):
     """A named, versioned policy. The version is snapshotted into each run that uses it."""
 
+    if TYPE_CHECKING:  # each kind's own field, `kind: Literal["catalog"] = "catalog"`
+        kind: str
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     version: int = Field(ge=1)
     description: str = ""

@@ -135,17 +135,18 @@ def business_elapsed(calendar: BusinessCalendar, start: datetime, now: datetime,
 def threshold_time(calendar: BusinessCalendar, start: datetime, target: timedelta, pauses: list[Pause],
                    fraction: float) -> datetime | None:
     """When used/target reaches `fraction`; None while a pause is open (the clock is stopped)."""
-    if any(p.end is None for p in pauses):
+    closed = [(p.start, p.end) for p in pauses if p.end is not None]
+    if len(closed) < len(pauses):
         return None
     budget, cursor = target * fraction, start
-    for pause in sorted(pauses, key=lambda p: p.start):
-        if pause.end <= cursor:
+    for paused, resumed in sorted(closed, key=lambda p: p[0]):
+        if resumed <= cursor:
             continue
-        segment = calendar.business_time_between(cursor, pause.start)
+        segment = calendar.business_time_between(cursor, paused)
         if budget <= segment:
             return calendar.add_business_time(cursor, budget)
         budget -= segment
-        cursor = max(cursor, pause.end)
+        cursor = max(cursor, resumed)
     return calendar.add_business_time(cursor, budget)
 
 

@@ -48,11 +48,12 @@ class Variable(Model):
         problem = None
         if self.type == VariableType.INTEGER:
             try:
-                value: object = int(text)
+                number = int(text)
             except ValueError:
                 raise ValueError(f"{self.name}: {raw!r} is not a whole number") from None
-            if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
-                problem = f"{value} is out of range {self.minimum}-{self.maximum}"
+            value: object = number
+            if self.minimum is not None and number < self.minimum or self.maximum is not None and number > self.maximum:
+                problem = f"{number} is out of range {self.minimum}-{self.maximum}"
         elif self.type == VariableType.BOOLEAN:
             if text.lower() not in ("true", "false", "yes", "no"):
                 raise ValueError(f"{self.name}: {raw!r} is not true or false")
@@ -216,6 +217,8 @@ class Catalog(Definition):
         expanded = []
         for entry in item.bundle:
             child, where = self.item(entry.item), f"{item.name} → {entry.item}"
+            if child is None:  # not in a validated catalog (_references)
+                raise ValueError(f"{where}: unknown item")
             try:
                 raw = {name: template.format(**texts) for name, template in entry.variables.items()}
             except (KeyError, IndexError, ValueError) as err:

@@ -109,7 +109,7 @@ class EscalationPolicy(Model):
     @model_validator(mode="after")
     def _repeat_points_back(self) -> "EscalationPolicy":
         for number, step in enumerate(self.steps, start=1):
-            if step.kind == StepKind.REPEAT and step.from_step >= number:
+            if step.kind == StepKind.REPEAT and step.from_step is not None and step.from_step >= number:
                 raise ValueError(f"policy {self.name!r} step {number}: repeat must point to an earlier step")
         return self
 

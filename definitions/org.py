@@ -25,6 +25,10 @@ class Person(Model):
         default=None, pattern=r"^ed25519:[A-Za-z0-9+/]{43}=$",
         description="verifies this person's calls when ITSM_AUTH is on (`itsm auth keygen`)",
     )
+    manager: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9._-]*$",
+        description="the username of this person's manager, a person of the organisation (who attests their access)",
+    )
 
 
 class Group(Model):
@@ -72,6 +76,7 @@ class Organisation(Definition):
                 if name in seen:
                     problems.append(f"duplicate {kind} {name!r}")
                 seen.add(name)
+        problems += self._manager_problems(users)
         for group in self.groups:
             problems += [
                 f"group {group.name!r}: unknown member {m!r}" for m in group.members if m not in users
@@ -87,8 +92,32 @@ class Organisation(Definition):
             raise ValueError("; ".join(problems))
         return self
 
+    def _manager_problems(self, users: set[str]) -> list[str]:
+        """Every manager is a known person other than themselves, and a chain of managers ends."""
+        problems = []
+        managers = {p.username: p.manager for p in self.people if p.manager}
+        for username, manager in managers.items():
+            if manager not in users:
+                problems.append(f"person {username!r}: unknown manager {manager!r}")
+            elif manager == username:
+                problems.append(f"person {username!r} is their own manager")
+        for username in managers:
+            seen, current = [username], managers.get(username)
+            while current in managers and current not in seen:
+                seen.append(current)
+                current = managers[current]
+            if current == username and len(seen) > 1 and username == min(seen):  # each circle once
+                circle = " -> ".join([*seen, username])
+                problems.append(f"person {username!r}: managers go round in a circle ({circle})")
+        return problems
+
     def person(self, username: str) -> Person | None:
         return next((p for p in self.people if p.username == username), None)
+
+    def manager_of(self, username: str) -> str | None:
+        """The manager of a known person, or None (unknown, or nobody above them)."""
+        person = self.person(username)
+        return person.manager if person else None
 
     def group(self, name: str) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)

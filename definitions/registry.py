@@ -10,28 +10,29 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from pydantic import TypeAdapter, ValidationError
 
 from definitions import acme
+from definitions.base import Definition
 from definitions.catalog import Catalog
 from definitions.change import ChangePolicy
 from definitions.incident import IncidentPolicy
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
 
-AnyDefinition = Union[Organisation, ChangePolicy, IncidentPolicy, ProblemPolicy, Catalog]
+# A definition of any kind: the built-ins' and each loaded process's own (kinds()).
+AnyDefinition = Definition
 DEFINITIONS_GROUP = "itsmflow.definitions"
 
 
-def kinds() -> dict[str, type]:
+def kinds() -> dict[str, type[Definition]]:
     """Definition kinds: the organisation every process shares, and each loaded process's
     own (its declaration's `definitions`)."""
     from itsmflow.process import resolve
     from itsmflow.processes import processes
 
-    found: dict[str, type] = {"organisation": Organisation}
+    found: dict[str, type[Definition]] = {"organisation": Organisation}
     for process in processes():
         for kind, path in process.definitions.items():
             found.setdefault(kind, resolve(path))

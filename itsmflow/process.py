@@ -15,6 +15,7 @@ from typing import Any
 
 PREFIX = re.compile(r"^[A-Z]{2,5}$")
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+TEMPLATES = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 # The shared search attributes (SQL visibility's slots are full): a process says which it
 # sets; new facts go in the memo.
 ATTRIBUTES = ("ItsmProcess", "ItsmState", "ItsmPriority", "ItsmRisk", "ItsmType", "ItsmRequester", "ItsmGroup",
@@ -82,6 +83,9 @@ class Process:
     final: dict[str, str] = field(default_factory=dict)
     attributes: tuple[str, ...] = ("ItsmProcess", "ItsmState")
     activities: str | None = None  # "module:function", given a WorkerContext, returns activity callables
+    # "package:folder" of its notification templates (a package's own), found as "<name>/<template>":
+    # the workflow's `_template_folder()` returns the process's name
+    templates: str | None = None
     definitions: dict[str, str] = field(default_factory=dict)  # kind -> model path
     title: str = "title"  # the input field holding the run's title (kept in the memo)
     start_attributes: str | None = None  # "module:function" from the input to its start-time attributes
@@ -132,6 +136,8 @@ class Process:
         names = [a.name for a in self.actions]
         if len(set(names)) != len(names):
             found.append(f"{where}: an action is declared twice")
+        if self.templates is not None and not TEMPLATES.match(self.templates):
+            found.append(f"{where}: templates {self.templates!r} must be package:folder (say 'reviews:templates')")
         strange = [s for s in self.final if self.states and s not in self.states]
         if strange:
             found.append(f"{where}: final state(s) {', '.join(strange)} are not among its states")

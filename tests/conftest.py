@@ -5,14 +5,15 @@ per test, and a recording notification channel."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from activities.channels import Message
 from activities.db import Database
-from worker.server import start_time_skipping
+from itsmflow.testing import Outbox, time_skipping_server
+
+pytest_plugins = ["itsmflow.testing.plugin"]  # the kit's fixtures (`itsm`), as process owners get them
 
 
 def _survive_cpython_106905() -> None:
@@ -39,21 +40,10 @@ _survive_cpython_106905()
 
 
 @dataclass
-class RecordingChannel:
-    """A real channel object that keeps what it sent (the SMTP test uses aiosmtpd)."""
+class RecordingChannel(Outbox):
+    """The testing kit's in-memory outbox (itsmflow.testing), as the built-in tests name it."""
 
     name: str = "recording"
-    sent: list[Message] = field(default_factory=list)
-    fail_times: int = 0
-
-    def send(self, message: Message) -> None:
-        if self.fail_times > 0:
-            self.fail_times -= 1
-            raise ConnectionError("channel down")
-        self.sent.append(message)
-
-    def keys(self) -> list[str]:
-        return [m.key.split(":", 1)[1] for m in self.sent]
 
 
 @pytest.fixture
@@ -63,7 +53,7 @@ async def env():
     terminated mid-activity or while its workflow task is pending, or once a parent ends while
     an abandoned child runs on (the dedup router and its incident): on a server shared by the
     session, one such leftover stalled every later test ("Timeout expired")."""
-    environment = await start_time_skipping()
+    environment = await time_skipping_server()
     yield environment
     await environment.shutdown()
 

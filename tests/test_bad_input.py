@@ -19,7 +19,7 @@ from itsmflow.app.request_submit import SubmitError as RequestSubmitError
 from itsmflow.app.request_submit import build_request
 from worker.server import free_port
 from workflows.change_models import ApproveInput, CompleteInput, RejectInput
-from workflows.incident_models import EscalateInput, PriorityInput, ResolveInput
+from workflows.incident_models import EscalateInput, IncidentResolveInput, PriorityInput
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 settings.register_profile("itsm", max_examples=60, deadline=None,
@@ -119,7 +119,8 @@ def test_definition_files(tmp_path_factory, path_index, value, drop):
 @given(payload=st.dictionaries(st.sampled_from(["actor", "comment", "reason", "outcome", "notes", "to_step", "impact",
                                                 "urgency", "code", "group"]),
                                st.none() | st.integers() | text, max_size=5),
-       model=st.sampled_from([ApproveInput, RejectInput, CompleteInput, EscalateInput, PriorityInput, ResolveInput]))
+       model=st.sampled_from([ApproveInput, RejectInput, CompleteInput, EscalateInput, PriorityInput,
+                              IncidentResolveInput]))
 def test_update_payloads_validate_or_refuse(payload, model):
     try:
         parsed = model.model_validate(payload)

@@ -168,7 +168,8 @@ async def drive_change(client, queue: str, deadline: float) -> tuple[str, str]:
 
 async def drive_incident(client, queue: str, deadline: float) -> tuple[str, str]:
     from itsmflow.app.incident_submit import build_incident
-    from workflows.incident_models import ActorInput, IncidentStatus, ResolveInput
+    from workflows.incident_models import IncidentResolveInput, IncidentStatus
+    from workflows.models import ActorInput
 
     incident = build_incident(title="chaos lb-01 down", ci="lb-01", impact=2, urgency=2, opened_by="erin")
     incident = incident.model_copy(update={"policy": incident.policy.model_copy(
@@ -176,7 +177,8 @@ async def drive_incident(client, queue: str, deadline: float) -> tuple[str, str]
     await start(client, "IncidentWorkflow", incident, incident.id, queue, deadline)
     await query_until(client, incident.id, lambda s: s.state.value == "new", deadline, IncidentStatus)
     await update(client, incident.id, "acknowledge", ActorInput(actor="dave"), "ack", deadline)
-    await update(client, incident.id, "resolve", ResolveInput(actor="dave", code="restarted"), "resolve", deadline)
+    await update(client, incident.id, "resolve", IncidentResolveInput(actor="dave", code="restarted"), "resolve",
+                 deadline)
     return incident.id, "closed"
 
 

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 from pydantic import BaseModel
 
 from definitions.text import text_problem
+from itsmflow.errors import REFUSED
 
 
 def texts(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -47,7 +48,7 @@ def bounds_interceptor():
         def handle_update_validator(self, input) -> None:
             refusal = update_refusal(input.args)
             if refusal:
-                raise ApplicationError(refusal, type="Refused", non_retryable=True)
+                raise ApplicationError(refusal, type=REFUSED, non_retryable=True)
             super().handle_update_validator(input)
 
     class BoundsInterceptor(Interceptor):

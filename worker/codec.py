@@ -21,7 +21,7 @@ ENCODING = b"binary/encrypted"
 NONCE_BYTES = 12
 
 
-class KeyError_(ValueError):
+class CodecKeyError(ValueError):
     """The configured key material is unusable (one line, for the CLI)."""
 
 
@@ -29,9 +29,9 @@ def _key(text: str, name: str) -> bytes:
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise KeyError_(f"{name} is not base64") from None
+        raise CodecKeyError(f"{name} is not base64") from None
     if len(key) != 32:
-        raise KeyError_(f"{name} must decode to 32 bytes (AES-256), not {len(key)}")
+        raise CodecKeyError(f"{name} must decode to 32 bytes (AES-256), not {len(key)}")
     return key
 
 
@@ -75,7 +75,7 @@ def codec_from_env(env: Mapping[str, str] | None = None) -> EncryptionCodec | No
     for item in filter(None, env.get("ITSM_DECRYPTION_KEYS", "").split(",")):
         key_id, sep, text = item.partition("=")
         if not sep:
-            raise KeyError_("ITSM_DECRYPTION_KEYS entries are id=base64key")
+            raise CodecKeyError("ITSM_DECRYPTION_KEYS entries are id=base64key")
         old[key_id.strip()] = _key(text.strip(), f"ITSM_DECRYPTION_KEYS[{key_id.strip()}]")
     return EncryptionCodec(env.get("ITSM_ENCRYPTION_KEY_ID", "default"),
                            _key(env["ITSM_ENCRYPTION_KEY"], "ITSM_ENCRYPTION_KEY"), old)

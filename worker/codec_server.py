@@ -31,9 +31,14 @@ class CodecServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     @property
+    def host(self) -> str:
+        """The address listened on (an internet socket names it as text)."""
+        host = self.server_address[0]
+        return host if isinstance(host, str) else bytes(host).decode()
+
+    @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.server_address[1]}"
 
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -85,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         if origin is not None and origin not in self.server.origins:
             return 403, {"message": f"origin {origin} is not allowed (--ui-origin)"}
         host = host_name(self.headers.get("Host") or "")
-        if is_loopback(self.server.server_address[0]) and not is_loopback(host):
+        if is_loopback(self.server.host) and not is_loopback(host):
             return 403, {"message": f"host {host or '(none)'} is not a loopback name"}
         if self.server.token is not None:
             given = self.headers.get("Authorization", "")

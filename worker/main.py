@@ -17,6 +17,7 @@ from activities.channels import Channel, channel_from_env
 from activities.cmdb import CmdbActivities, seed
 from activities.db import DEFAULT_URL, Database
 from activities.fulfillment import FulfillmentActivities
+from activities.grants import GrantActivities
 from activities.notify import NotifyActivities
 from activities.problems import ProblemActivities
 from activities.webhook import WebhookActivities
@@ -92,6 +93,54 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "a
                "opentelemetry", "workflows.escalation", "workflows.sla")
 
 
+# Worker tuning, each overridable from the environment (unset: the value here).
+TUNING = {
+    # Runs kept in memory between their workflow tasks (the SDK's default is 1000). A run that
+    # is not cached replays its whole history on its next task: with more open runs than this,
+    # a burst of timers (1000 escalations due at once) replays them all.
+    "ITSM_MAX_CACHED_WORKFLOWS": ("max_cached_workflows", None),
+    "ITSM_MAX_CONCURRENT_WORKFLOW_TASKS": ("max_concurrent_workflow_tasks", None),  # SDK: 100
+    "ITSM_WORKFLOW_TASK_POLLERS": ("workflow_task_pollers", None),  # SDK: 5
+    "ITSM_MAX_CONCURRENT_ACTIVITIES": ("max_concurrent_activities", None),  # SDK: 100
+    "ITSM_ACTIVITY_TASK_POLLERS": ("activity_task_pollers", None),  # SDK: 5
+    "ITSM_ACTIVITY_THREADS": ("activity_threads", 16),
+}
+
+
+def tuning_from_env(environ=None) -> dict[str, int]:
+    """The worker options TUNING names, from the environment or their defaults (None: the SDK's)."""
+    environ = os.environ if environ is None else environ
+    tuning = {}
+    for variable, (option, default) in TUNING.items():
+        raw = environ.get(variable, "").strip()
+        value: int | None
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{variable} must be a whole number, not {raw!r}") from None
+            if value < (0 if option == "max_cached_workflows" else 1):
+                raise ValueError(f"{variable} must be at least {0 if option == 'max_cached_workflows' else 1}")
+        else:
+            value = default
+        if value is not None:
+            tuning[option] = value
+    return tuning
+
+
+def tuned_options(options: dict) -> dict:
+    """Worker keyword options from the environment's tuning, explicit `options` winning."""
+    from temporalio.worker import PollerBehaviorSimpleMaximum
+
+    tuning = {**tuning_from_env(), **options}
+    threads = tuning.pop("activity_threads", 16)
+    for poller in ("workflow_task", "activity_task"):
+        if f"{poller}_pollers" in tuning:
+            tuning[f"{poller}_poller_behavior"] = PollerBehaviorSimpleMaximum(maximum=tuning.pop(f"{poller}_pollers"))
+    tuning.setdefault("activity_executor", ThreadPoolExecutor(max_workers=threads))
+    return tuning
+
+
 def database_from_env() -> Database:
     return Database(os.environ.get("ITSM_DB_URL", DEFAULT_URL))
 
@@ -107,10 +156,12 @@ def activities_for(db: Database, channel: Channel, fulfillment: FulfillmentActiv
     notify = NotifyActivities(db, channel)
     webhook = WebhookActivities(db)
     fulfillment = fulfillment or FulfillmentActivities(db)
+    grants = GrantActivities(db)  # the kit's read of grants, for any process that reviews them
     return [cmdb.find_conflicts, cmdb.reserve_calendar, cmdb.release_calendar, cmdb.record_change,
             cmdb.record_incident, cmdb.impacted_services, notify.notify, webhook.post_webhook,
             fulfillment.run_action, fulfillment.undo_action, cmdb.record_known_error, cmdb.claim_problem_ci,
-            cmdb.problem_ended, *([problems.incident_on_ci, problems.release_stale_problem] if problems else [])]
+            cmdb.problem_ended, grants.list_grants, grants.revoke_grant,
+            *([problems.incident_on_ci, problems.release_stale_problem] if problems else [])]
 
 
 def cache_workflow_bytecode() -> None:
@@ -158,11 +209,10 @@ def build_worker(
                     *process_activities(WorkerContext(db=db, channel=channel, organisation=org, client=signing)),
                     StartVerifier(keyring).verify_start],
         interceptors=[*options.pop("interceptors", []), bounds_interceptor(), worker_interceptor(keyring)],
-        activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
-        **options,
+        **tuned_options(options),
     )
 
 

@@ -9,8 +9,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from definitions.org import Organisation
-    from workflows.approvals import NO_APPROVAL_PENDING, Decision
-    from workflows.base import refuse, refuse_state
+    from workflows.approvals import NO_APPROVAL_PENDING, ApprovalState, Decision
+    from workflows.base import ProcessWorkflow, refuse, refuse_state
     from workflows.change_models import ApproveInput, RejectInput
 
 
@@ -24,9 +24,11 @@ class ApprovalContext(NamedTuple):
     not_awaiting: str | None = None
 
 
-class ApprovalUpdates:
-    """Needs `self._approvals` (ApprovalState), `status()`, `until_settled()` and
-    `_approval_context()` → ApprovalContext."""
+class ApprovalUpdates(ProcessWorkflow):
+    """Needs `self._approvals` and `_approval_context()`; `status()` and `until_settled()`
+    come with ProcessWorkflow."""
+
+    _approvals: ApprovalState
 
     def _approval_context(self) -> ApprovalContext:
         raise NotImplementedError

@@ -5,34 +5,50 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Awaitable, Callable, NoReturn, TypedDict, TypeVar, overload
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import NotifyInput, NotifyResult, Recipient
+    from activities.models import NotifyInput, Recipient
+    from activities.notify import NotifyActivities
     from definitions.base import format_duration
     from definitions.org import Organisation
     from definitions.text import shorten
+    from itsmflow.errors import NOTIFICATION_REJECTED, REFUSED, WEBHOOK_REJECTED, WRONG_STATE
+    from workflows.patches import baseline, patched
     from workflows.search_attributes import keys as _search_attribute_keys
+    from workflows.side_effects import Notify
 
 SEARCH_ATTRIBUTES = _search_attribute_keys()
 
-NOTIFY_OPTIONS = dict(
+class ActivityOptions(TypedDict):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+NOTIFY_OPTIONS = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=8
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=8,
+        non_retryable_error_types=[NOTIFICATION_REJECTED, WEBHOOK_REJECTED],
     ),
 )
-CMDB_OPTIONS = dict(
+# A CMDB call is retried for about 4 minutes (10 attempts); then the run says so in its
+# notices and tries again after CMDB_PAUSE (ProcessWorkflow.cmdb): an outage is visible, a
+# step is never dropped.
+CMDB_OPTIONS = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+                             maximum_attempts=10),
 )
+CMDB_PAUSE = timedelta(minutes=10)
+ParamT = TypeVar("ParamT")
+ResultT = TypeVar("ResultT")
 
 
-REFUSED, WRONG_STATE = "Refused", "WrongState"
 
 # The status a run publishes in its memo (key MEMO_STATUS) for reads that need no worker:
 # compact (the last MEMO_EVENTS events of the timeline, texts cut to MEMO_TEXT), with who may
@@ -45,12 +61,12 @@ STATUS_PATCH = "itsm-memo-status"
 DURATION_PATCH = "duration-spelling"
 
 
-def refuse(message: str) -> None:
+def refuse(message: str) -> NoReturn:
     """Reject an update: validators raise this, so nothing reaches history."""
     raise ApplicationError(message, type=REFUSED, non_retryable=True)
 
 
-def refuse_state(message: str) -> None:
+def refuse_state(message: str) -> NoReturn:
     """Reject an update for the run's state. A validator can run a step behind what a query
     already showed (an update that arrives with the event that moves the run on is validated
     before that event is applied), so a client may send it once more, a moment later."""
@@ -62,7 +78,7 @@ def compact_status(status: dict) -> dict:
     (a count of the rest kept), texts to MEMO_TEXT characters, fractions to one decimal."""
     events = status.get("events")
     tail = isinstance(events, list) and len(events) > MEMO_EVENTS
-    if tail:
+    if isinstance(events, list) and tail:
         status = {**status, "events": events[-MEMO_EVENTS:],
                   "events_omitted": status.get("events_omitted", 0) + len(events) - MEMO_EVENTS}
     return {"value": _compact(status), "events": "tail" if tail else "all"}
@@ -80,15 +96,17 @@ def _compact(value):
     return value
 
 
-async def open_or_attach(workflow_type: str, arg, *, id: str, memo: dict | None = None, search_attributes=None,
+async def open_or_attach(run: Callable[[Any, Any], Awaitable[Any]], arg: Any, *, id: str,
+                         memo: dict | None = None, search_attributes: TypedSearchAttributes | None = None,
                          summary: str | None = None) -> bool:
     """Start a run of its own from a workflow, under `id`: abandoned, it outlives this one
     (a problem an incident suggests, a review's action items). True when this call started it;
     False when a run with that id exists already (a retried step), which is then to be told
-    by signal. The worker signs the start (ITSM_AUTH)."""
+    by signal. `run` is the child's `@workflow.run` method (`ProblemWorkflow.run`). The
+    worker signs the start (ITSM_AUTH)."""
     try:
         await workflow.start_child_workflow(
-            workflow_type, arg, id=id, parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            run, arg, id=id, parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, memo=memo, search_attributes=search_attributes,
             static_summary=summary)
     except WorkflowAlreadyStartedError:
@@ -122,13 +140,14 @@ class ProcessWorkflow:
     _published_status: dict | None = None
 
     def _init_base(self) -> None:
+        baseline()  # first: the run's one patch marker, before any other (workflows/patches.py)
         self._blocked_on = None
         self._notices = []
         # Decided in the first activation, before the verified-start local activity (a patch
         # checked after it can fall into another workflow task live than on replay).
-        self._publishes_status = workflow.patched(STATUS_PATCH)
+        self._publishes_status = patched(STATUS_PATCH)
         self._published_status = None
-        self._spells_durations = workflow.patched(DURATION_PATCH)
+        self._spells_durations = patched(DURATION_PATCH)
 
     def spell(self, duration: timedelta) -> str:
         """A duration as history and state text show it."""
@@ -227,13 +246,40 @@ class ProcessWorkflow:
             context={**self._notify_context(), **(extra or {})},
         )
         try:
-            await workflow.execute_activity(
-                "notify", message, result_type=NotifyResult,
+            await workflow.execute_activity_method(
+                NotifyActivities.notify, message,
                 summary=f"notify {', '.join(to)}: {template.replace('_', ' ')}", **NOTIFY_OPTIONS,
             )
         except ActivityError as err:
             cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
             self._notices.append(f"notification {step} to {', '.join(to)} failed: {cause}")
+
+    @overload
+    async def cmdb(self, activity: Callable[[Any, ParamT], Awaitable[ResultT]], arg: ParamT, *,
+                   summary: str) -> ResultT: ...
+
+    @overload
+    async def cmdb(self, activity: Callable[[Any, ParamT], ResultT], arg: ParamT, *, summary: str) -> ResultT: ...
+
+    async def cmdb(self, activity: Callable[[Any, Any], Any], arg: Any, *, summary: str) -> Any:
+        """Run a CMDB activity (a method of CmdbActivities, ProblemActivities, ...) with its
+        bounded retry. When the attempts run out, the run's notices say so and it tries again
+        after CMDB_PAUSE, until the CMDB answers; an error not worth retrying is raised."""
+        while True:
+            try:
+                return await workflow.execute_activity_method(activity, arg, summary=summary, **CMDB_OPTIONS)
+            except ActivityError as err:
+                if err.retry_state != RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                    raise
+                cause = getattr(err.cause, "message", None) or str(err)
+                self._notices.append(f"{summary}: failed {CMDB_OPTIONS['retry_policy'].maximum_attempts} times "
+                                     f"({cause}); trying again at "
+                                     f"{self.spell_time(workflow.now() + CMDB_PAUSE)}")
+                await workflow.sleep(CMDB_PAUSE, summary=f"the CMDB to recover: {summary}")
+
+    async def send(self, notice: Notify) -> None:
+        """Run a queued notification (see workflows/side_effects.py)."""
+        await self.notify(notice.step, notice.template, notice.to, notice.extra)
 
     def set_search_state(self, state: str, **more: str) -> None:
         updates = [SEARCH_ATTRIBUTES["ItsmState"].value_set(state)]
@@ -243,10 +289,10 @@ class ProcessWorkflow:
     def publish_outcome(self, outcome: str) -> None:
         """The KPI milestone of a finished process (`itsm report kpis` reads visibility only).
         Runs started before these attributes existed replay without them."""
-        if workflow.patched("kpi-attributes"):
+        if patched("kpi-attributes"):
             workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmOutcome"].value_set(outcome),
                                                SEARCH_ATTRIBUTES["ItsmResolvedAt"].value_set(workflow.now())])
 
     def publish_breaches(self, clocks: list[str]) -> None:
-        if workflow.patched("kpi-attributes"):
+        if patched("kpi-attributes"):
             workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmBreaches"].value_set(clocks)])

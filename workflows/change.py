@@ -8,23 +8,18 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import (
-        Conflict,
-        ConflictQuery,
-        RecordChangeInput,
-        RecordChangeResult,
-        ReleaseInput,
-        ReserveInput,
-    )
+    from activities.cmdb import CmdbActivities
+    from activities.models import Conflict, ConflictQuery, RecordChangeInput, ReleaseInput, ReserveInput
     from definitions.change import ChangeType, ConflictAction
     from definitions.windows import next_slot
     from workflows.approval_updates import ApprovalContext, ApprovalUpdates
     from workflows.approvals import ApprovalState, Decision, run_chain
-    from workflows.base import CMDB_OPTIONS, SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
+    from workflows.base import SEARCH_ATTRIBUTES, ProcessWorkflow, SettleUpdate, refuse_state
     from workflows.base import refuse as _refuse
     from workflows.change_models import (
         CANCELABLE_STATES,
         FINAL_STATES,
+        JOINABLE_STATES,
         CancelInput,
         ChangeInput,
         ChangeState,
@@ -32,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
         CompleteInput,
         Outcome,
     )
+    from workflows.patches import patched
     from workflows.problem import tell_problem
+    from workflows.release_models import JoinReleaseInput, MemberReport
 
 
 def _describe(conflicts: list[Conflict]) -> list[str]:
@@ -49,6 +46,9 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         self._approvals = ApprovalState.from_chain(change.policy.chain_for(change.change_type, self._risk()[0]))
         self._completion: CompleteInput | None = None
         self._cancel: CancelInput | None = None
+        self._release_go = False
+        # Created with a release: the release's approval chain stands for its own.
+        self._authorized_by_release = bool(change.release) and patched("change-release")
 
     def _items(self):
         """The change's CIs as the directory snapshot describes them."""
@@ -75,7 +75,7 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
                 break
             if not await phase():
                 break
-        if change.problem and workflow.patched("problem-change"):
+        if change.problem and patched("problem-change"):
             outcome = self._status.close_code or self._status.state
             if notice := await tell_problem(change.problem, change.id, outcome.value):
                 self._notices.append(notice)
@@ -88,6 +88,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         self.set_search_state(state)
         if state in FINAL_STATES:
             self.publish_outcome((self._status.close_code or state).value)
+        if self._status.release:
+            await self._report()
 
     async def _assess(self) -> bool:
         await self._enter(ChangeState.ASSESS)
@@ -96,13 +98,16 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmRisk"].value_set(risk.value)])
         if self._change.change_type == ChangeType.EMERGENCY:
             return True
-        conflicts: list[Conflict] = await workflow.execute_activity(
-            "find_conflicts",
+        conflicts = await self.cmdb(
+            CmdbActivities.find_conflicts,
             ConflictQuery(change_id=self._change.id, cis=self._change.cis, start=self._change.planned_start,
-                          end=self._change.planned_end),
-            result_type=list[Conflict], summary="check the change calendar for conflicts", **CMDB_OPTIONS,
+                          end=self._change.planned_end, ignore=self._own_release()),
+            summary="check the change calendar for conflicts"
         )
         self._status.conflicts = _describe(conflicts)
+        releases = [c for c in conflicts if c.change_id.startswith("REL-")]
+        if releases:  # a release's window is its own, whatever the policy says of other conflicts
+            return await self._finish_rejected(f"conflicts with release {', '.join(_describe(releases))}")
         if conflicts and self._change.policy.conflicts == ConflictAction.BLOCK:
             return await self._finish_rejected(f"conflicts with {', '.join(self._status.conflicts)}")
         if conflicts:
@@ -110,8 +115,12 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         return True
 
     async def _authorize(self) -> bool:
+        if self._authorized_by_release:
+            self._notices.append(f"authorized with release {self._change.release} (its approval chain)")
+            return True
         await self._enter(ChangeState.AUTHORIZE)
-        chain = self._change.policy.chain_for(self._change.change_type, self._status.risk)  # set by _assess
+        assert self._status.risk is not None  # set by _assess
+        chain = self._change.policy.chain_for(self._change.change_type, self._status.risk)
         assert chain is not None
         self._approvals = ApprovalState.from_chain(chain)
         outcome = await run_chain(self._approvals, chain, self._change.organisation, self._change.requested_by, self)
@@ -124,27 +133,55 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
 
     async def _schedule(self) -> bool:
         now = workflow.now()
-        if now > self._status.planned_start and self._change.change_type != ChangeType.EMERGENCY:
+        if now > self._status.planned_start and self._change.change_type != ChangeType.EMERGENCY \
+                and not self._status.release:  # a release's change keeps to the release's window
             self._move_to_next_slot(now)
         block = (self._change.policy.conflicts == ConflictAction.BLOCK
                  and self._change.change_type != ChangeType.EMERGENCY)
-        conflicts: list[Conflict] | None = await workflow.execute_activity(
-            "reserve_calendar",
+        conflicts = await self.cmdb(
+            CmdbActivities.reserve_calendar,
             ReserveInput(change_id=self._change.id, cis=self._change.cis, start=self._status.planned_start,
-                         end=self._status.planned_end, exclusive=block),
-            result_type=list[Conflict] | None, summary="reserve the change calendar", **CMDB_OPTIONS,
+                         end=self._status.planned_end, exclusive=block, ignore=self._own_release()),
+            summary="reserve the change calendar"
         )
         if conflicts:
             return await self._finish_rejected(f"conflicts with {', '.join(_describe(conflicts))}")
         await self._enter(ChangeState.SCHEDULED)
         await self.notify("scheduled", "change_scheduled", [self._change.requested_by, *self._implementer_groups()])
+        if self._status.release:
+            return await self._wait_for_release()
         delay = self._status.planned_start - workflow.now()
         if delay > timedelta(0):
-            await self.wait(lambda: self._cancel is not None, delay,
+            await self.wait(lambda: self._cancel is not None or self._status.release is not None, delay,
                             f"until planned start {self._status.planned_start:%Y-%m-%d %H:%M} UTC")
+        if self._status.release and self._cancel is None:  # joined a release while waiting
+            return await self._wait_for_release()
         if self._cancel is not None:
             return await self._finish_canceled()
         return True
+
+    def _own_release(self) -> list[str]:
+        """The calendar booking of this change's release is not a conflict."""
+        return [self._status.release] if self._status.release else []
+
+    async def _wait_for_release(self) -> bool:
+        """Scheduled in a release: implemented when the release says go, canceled on its no-go."""
+        await self.wait(lambda: self._release_go, None, f"release {self._status.release} to go")
+        if self._cancel is not None:
+            return await self._finish_canceled()
+        return True
+
+    async def _report(self) -> None:
+        """Tell the change's release where it stands (a release that ended is not waiting)."""
+        assert self._status.release is not None
+        ended = self._status.state in FINAL_STATES
+        report = MemberReport(change_id=self._change.id, state=self._status.state.value,
+                              risk=self._status.risk.value if self._status.risk else None, cis=self._change.cis,
+                              outcome=(self._status.close_code or self._status.state).value if ended else None)
+        try:
+            await workflow.get_external_workflow_handle(self._status.release).signal("member_report", report)
+        except Exception:
+            self._notices.append(f"release {self._status.release} could not be told ({report.state})")
 
     def _move_to_next_slot(self, now: datetime) -> None:
         """Approval ended after the planned start: move to the next slot the policy allows."""
@@ -154,7 +191,8 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         if template and template.window == "any":
             slot = now
         else:
-            windows = [policy.window(template.window)] if template else policy.windows
+            named = policy.window(template.window) if template else None
+            windows = [named] if named else policy.windows
             slot = next_slot(windows, policy.blackouts, now, duration) or now
         self._status.original_start = self._status.original_start or self._status.planned_start
         self._status.planned_start, self._status.planned_end = slot, slot + duration
@@ -176,15 +214,13 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         await self._enter(ChangeState.REVIEW)
         assert self._completion is not None
         if self._completion.outcome == Outcome.SUCCESSFUL:
-            await workflow.execute_activity(
-                "record_change",
+            await self.cmdb(
+                CmdbActivities.record_change,
                 RecordChangeInput(
                     key=f"{self._change.id}:review", change_id=self._change.id, cis=self._change.cis,
                     outcome=self._completion.outcome.value, title=self._change.title, closed_at=workflow.now(),
                 ),
-                result_type=RecordChangeResult,
-                summary=f"record the change on {', '.join(self._change.cis)} in the CMDB",
-                **CMDB_OPTIONS,
+                summary=f"record the change on {', '.join(self._change.cis)} in the CMDB"
             )
         await self._release(ChangeState.CLOSED)
         self._status.close_code = self._completion.outcome
@@ -193,9 +229,9 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
         return True
 
     async def _release(self, state: ChangeState) -> None:
-        await workflow.execute_activity(
-            "release_calendar", ReleaseInput(change_id=self._change.id, state=state.value),
-            summary="release the change calendar", **CMDB_OPTIONS,
+        await self.cmdb(
+            CmdbActivities.release_calendar, ReleaseInput(change_id=self._change.id, state=state.value),
+            summary="release the change calendar"
         )
 
     async def _finish_rejected(self, reason: str) -> bool:
@@ -238,6 +274,47 @@ class ChangeWorkflow(ApprovalUpdates, SettleUpdate, ProcessWorkflow):
 
     def interrupted(self) -> bool:
         return self._cancel is not None
+
+    # --- releases ----------------------------------------------------------------------------
+
+    @workflow.update
+    async def join_release(self, join: JoinReleaseInput) -> ChangeStatus:
+        """Join a release: from now on its go / no-go and window decide when this change is
+        implemented, not its own planned start."""
+        self._validate_join(join)
+        patched("change-release")
+        self._status.release = join.release_id
+        workflow.upsert_search_attributes([SEARCH_ATTRIBUTES["ItsmParent"].value_set(join.release_id)])
+        await self._report()
+        await self.until_settled()
+        return self.status()
+
+    @join_release.validator
+    def _validate_join(self, join: JoinReleaseInput) -> None:
+        self._check_actor(join.actor)
+        if self._status.release:
+            _refuse(f"{self._change.id} belongs to release {self._status.release} already")
+        if self._status.state not in JOINABLE_STATES or self._cancel is not None:
+            refuse_state(f"{self._change.id} is {self._status.state.value} and can no longer join a release")
+        if self._status.planned_start < join.window_start or self._status.planned_end > join.window_end:
+            _refuse(f"{self._change.id} is planned {self.spell_time(self._status.planned_start)} – "
+                    f"{self.spell_time(self._status.planned_end)}, outside the window of {join.release_id} "
+                    f"({self.spell_time(join.window_start)} – {self.spell_time(join.window_end)})")
+        managers = self._change.organisation.members(self._change.policy.notify_group)
+        if join.actor != self._change.requested_by and join.actor not in managers:
+            _refuse(f"only the requester or {self._change.policy.notify_group} may put {self._change.id} in a release")
+
+    @workflow.signal
+    def release_go(self) -> None:
+        """From its release: implement now."""
+        if self._status.release:
+            self._release_go = True
+
+    @workflow.signal
+    def release_cancel(self, reason: str) -> None:
+        """From its release (a no-go, a rejection, or a change before it failed)."""
+        if self._status.release and self._cancel is None and self._status.state in CANCELABLE_STATES:
+            self._cancel = CancelInput(actor=self._status.release, reason=reason)
 
     def _organisation(self):
         return self._change.organisation

@@ -12,6 +12,7 @@ from definitions.change import ChangePolicy, ChangeType, Risk
 from definitions.org import Organisation
 from definitions.text import Text, Title
 from workflows.approvals import ApprovalState, LevelState
+from workflows.models import ActorInput, ReasonInput
 
 
 class ChangeState(StrEnum):
@@ -28,6 +29,7 @@ class ChangeState(StrEnum):
 
 FINAL_STATES = {ChangeState.CLOSED, ChangeState.REJECTED, ChangeState.CANCELED}
 CANCELABLE_STATES = {ChangeState.NEW, ChangeState.ASSESS, ChangeState.AUTHORIZE, ChangeState.SCHEDULED}
+JOINABLE_STATES = CANCELABLE_STATES  # a change may join a release until it is implemented
 
 
 class Outcome(StrEnum):
@@ -53,27 +55,24 @@ class ChangeInput(BaseModel):
     organisation: Organisation
     submit_notes: list[str] = []
     problem: str | None = None
+    release: str | None = None  # created with this release, whose approval and window it follows
 
 
-class ApproveInput(BaseModel):
-    actor: str
+class ApproveInput(ActorInput):
     comment: str = ""
 
 
-class RejectInput(BaseModel):
-    actor: str
+class RejectInput(ActorInput):
     reason: str = Field(min_length=1)
 
 
-class CompleteInput(BaseModel):
-    actor: str
+class CompleteInput(ActorInput):
     outcome: Outcome
     notes: str = ""
 
 
-class CancelInput(BaseModel):
-    actor: str
-    reason: str = ""
+class CancelInput(ReasonInput):
+    """Cancel a change, with why."""
 
 
 class ChangeStatus(BaseModel):
@@ -101,6 +100,7 @@ class ChangeStatus(BaseModel):
     notices: list[str] = []
     approvals: list[LevelState] = []
     problem: str | None = None
+    release: str | None = None  # the release it belongs to: it decides when the change is implemented
 
     @classmethod
     def initial(cls, change: ChangeInput) -> "ChangeStatus":
@@ -109,7 +109,7 @@ class ChangeStatus(BaseModel):
             state=ChangeState.NEW, requested_by=change.requested_by, cis=list(change.cis),
             planned_start=change.planned_start, planned_end=change.planned_end, outage=change.outage,
             policy=f"{change.policy.name}@{change.policy.version}", notices=list(change.submit_notes),
-            problem=change.problem,
+            problem=change.problem, release=change.release,
         )
 
     def with_approvals(self, approvals: ApprovalState) -> "ChangeStatus":

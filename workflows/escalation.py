@@ -88,9 +88,11 @@ class Engine:
         return EscalationAction("notify", number, f"step {number}: paged {', '.join(users)} ({target})", users=users)
 
     def _notify_user(self, esc, number, step: EscalationStep, due_at):
+        assert step.user is not None  # the step's kind requires it (definitions validate)
         return self._page(esc, number, step, due_at, [step.user], f"user {step.user}")
 
     def _notify_group(self, esc, number, step: EscalationStep, due_at):
+        assert step.group is not None
         members = self.org.members(step.group)
         if step.round_robin and members:
             turn = esc.turns.get(str(number), 0)
@@ -99,6 +101,7 @@ class Engine:
         return self._page(esc, number, step, due_at, members, f"group {step.group}")
 
     def _notify_on_call(self, esc, number, step: EscalationStep, due_at):
+        assert step.schedule is not None
         schedule = self.incident_policy.schedule(step.schedule)
         user = schedule.on_call(due_at) if schedule else None
         return self._page(esc, number, step, due_at, [user] if user else [], f"on-call {step.schedule}")
@@ -108,6 +111,7 @@ class Engine:
         return EscalationAction("webhook", number, f"step {number}: webhook {step.url}", url=step.url)
 
     def _wait(self, esc, number, step: EscalationStep, due_at):
+        assert step.duration is not None
         self._after(esc, due_at, step.duration)
         return None
 
@@ -121,6 +125,7 @@ class Engine:
                                                 f"(loop {done + 1} of {step.max_loops})")
 
     def _if_time_between(self, esc, number, step: EscalationStep, due_at):
+        assert step.calendar is not None
         inside = self.incident_policy.calendar(step.calendar).is_open(due_at)
         if inside == (step.when == "inside"):
             return None

@@ -12,8 +12,10 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.incident import IncidentWorkflow
     from workflows.incident_models import AttachInput, IncidentInput
     from workflows.incident_models import start_attributes as incident_attributes
+    from workflows.patches import patched
     from workflows.search_attributes import typed
 
 
@@ -60,7 +62,7 @@ class IncidentDedupWorkflow:
     @workflow.run
     async def run(self, request: DedupInput) -> str | None:
         # Routers recorded before they could continue as new replay without it.
-        may_continue = workflow.patched("router-continue-as-new")
+        may_continue = patched("router-continue-as-new")
         # An opener the validator refused (e.g. ITSM_AUTH) leaves nothing to route: end.
         await workflow.wait_condition(lambda: self._opened or workflow.all_handlers_finished())
         while self._opened:
@@ -72,6 +74,7 @@ class IncidentDedupWorkflow:
                     current=self._current, count=self._count, opened=self._opened)))
             if self._current is None:  # no event opened a new incident meanwhile
                 return None
+        return None
 
     def _long(self) -> bool:
         info = workflow.info()
@@ -84,7 +87,7 @@ class IncidentDedupWorkflow:
             current = self._current
             try:
                 await workflow.get_external_workflow_handle(current).signal(
-                    "attach", AttachInput(seen_at=workflow.now(), title=incident.title))
+                    IncidentWorkflow.attach, AttachInput(seen_at=workflow.now(), title=incident.title))
                 self._count += 1
                 return OpenResult(id=current, attached=True, count=self._count)
             except Exception:
@@ -92,7 +95,7 @@ class IncidentDedupWorkflow:
                     self._current = None
         self._current, self._opened, self._count = incident.id, True, 1
         await workflow.start_child_workflow(
-            "IncidentWorkflow", incident, id=incident.id, task_queue=workflow.info().task_queue,
+            IncidentWorkflow.run, incident, id=incident.id, task_queue=workflow.info().task_queue,
             parent_close_policy=ParentClosePolicy.ABANDON, memo={"title": incident.title},
             search_attributes=typed(incident_attributes(incident)),
         )

@@ -3,7 +3,8 @@ workflow result and the state carried across continue-as-new."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -12,7 +13,9 @@ from activities.models import KnownError
 from definitions.calendar import Pause
 from definitions.incident import IncidentPolicy, Priority
 from definitions.org import Organisation
-from definitions.text import Text, Title, one_line
+from definitions.text import Text, Title
+from workflows.models import ActorInput, Event, ResolveInput, SlaClock
+from workflows.side_effects import SideEffect
 
 
 class IncidentState(StrEnum):
@@ -26,33 +29,12 @@ class IncidentState(StrEnum):
 OPEN_STATES = {IncidentState.NEW, IncidentState.IN_PROGRESS, IncidentState.ON_HOLD}
 
 
-class Event(BaseModel):
-    time: datetime
-    actor: str
-    action: str
-    details: str = ""
-
-
-# A run's timeline keeps its first and last events, with a count of those in between, and each
-# event's details shortened: its state stays bounded; the full detail is in the history.
-TIMELINE_HEAD, TIMELINE_TAIL, EVENT_DETAILS = 20, 100, 500
-
-
 RECENT_EVENTS = 5  # attached events an incident keeps (with their count and the last time seen)
 
 
 class AttachedEvent(BaseModel):
     seen_at: datetime
     title: Title = ""
-
-
-def append_event(status, event: Event) -> None:
-    """Append to `status.events`, keeping head and tail (`status.events_omitted` counts the rest)."""
-    event.details = one_line(event.details, EVENT_DETAILS)
-    status.events.append(event)
-    if len(status.events) > TIMELINE_HEAD + TIMELINE_TAIL:
-        del status.events[TIMELINE_HEAD]
-        status.events_omitted += 1
 
 
 class EscalationStatus(BaseModel):
@@ -64,18 +46,6 @@ class EscalationStatus(BaseModel):
     turns: dict[str, int] = {}
     sequence: int = 0
     notified: list[str] = []
-
-
-class SlaClock(BaseModel):
-    name: str
-    target: timedelta
-    calendar: str
-    due: datetime | None = None
-    elapsed_percent: float = 0.0
-    paused: bool = False
-    breached: bool = False
-    met_at: datetime | None = None
-    notices_sent: list[int] = []
 
 
 class IncidentStatus(BaseModel):
@@ -131,10 +101,6 @@ class IncidentInput(BaseModel):
     carried: IncidentStatus | None = None
 
 
-class ActorInput(BaseModel):
-    actor: str
-
-
 class EscalateInput(ActorInput):
     to_step: int | None = Field(default=None, ge=1)
 
@@ -150,13 +116,8 @@ class PriorityInput(ActorInput):
     reason: str = ""
 
 
-class ReasonInput(ActorInput):
-    reason: str = ""
-
-
-class ResolveInput(ActorInput):
+class IncidentResolveInput(ResolveInput):
     code: str = Field(min_length=1)
-    notes: str = ""
 
 
 class NoteInput(ActorInput):
@@ -177,3 +138,26 @@ def start_attributes(incident: IncidentInput) -> dict[str, object]:
         "ItsmGroup": incident.group, "ItsmPriority": incident.policy.priority(incident.impact, incident.urgency).value,
         "ItsmCI": [incident.ci] if incident.ci else None, "ItsmDedupKey": incident.dedup_key,
     }
+
+
+# --- side effects the incident queues for its main loop (see workflows/side_effects.py) ---
+
+
+@dataclass
+class LookUpCi(SideEffect):
+    """At open: the CI's known errors and problem, then the opened notice."""
+
+
+@dataclass
+class RecordResolution(SideEffect):
+    """On resolve: the incident in the CMDB's record of its CI."""
+
+
+@dataclass
+class ReleaseRouter(SideEffect):
+    """On resolve: tell the dedup router this incident takes no more events."""
+
+
+@dataclass
+class AnnounceMajor(SideEffect):
+    """On declare major: the impacted services, then the major-incident notice."""

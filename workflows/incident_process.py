@@ -2,7 +2,7 @@
 
 from itsmflow.process import Action, Process
 
-MODELS = "workflows.incident_models"
+MODELS, SHARED = "workflows.incident_models", "workflows.models"
 RESPONDERS = "members of the assigned group or incident managers"
 
 INCIDENT = Process(
@@ -13,7 +13,7 @@ INCIDENT = Process(
     user_starts=("IncidentWorkflow", "IncidentDedupWorkflow"), continues_as_new=True,
     input=f"{MODELS}:IncidentInput", status=f"{MODELS}:IncidentStatus", people=("opened_by",),
     actions=(
-        Action("ack", "acknowledge", f"{MODELS}:ActorInput", who=RESPONDERS, one_click=True,
+        Action("ack", "acknowledge", f"{SHARED}:ActorInput", who=RESPONDERS, one_click=True,
                help="Acknowledge: stops escalation, meets the response SLA."),
         Action("escalate", "escalate", f"{MODELS}:EscalateInput", who=RESPONDERS, one_click=True,
                help="Escalate to the next step now (or --to-step N)."),
@@ -21,14 +21,15 @@ INCIDENT = Process(
                help="Reassign to another group: its escalation policy restarts."),
         Action("priority", "set_priority", f"{MODELS}:PriorityInput", who=RESPONDERS,
                help="Change impact/urgency; SLA targets are recomputed from the open time."),
-        Action("hold", "hold", f"{MODELS}:ReasonInput", who=RESPONDERS, help="Put on hold: the SLA clocks pause."),
-        Action("resume", "resume", f"{MODELS}:ActorInput", who=RESPONDERS, one_click=True,
+        Action("hold", "hold", f"{SHARED}:ReasonInput", who=RESPONDERS, help="Put on hold: the SLA clocks pause."),
+        Action("resume", "resume", f"{SHARED}:ActorInput", who=RESPONDERS, one_click=True,
                help="Resume from hold: the SLA clocks continue."),
-        Action("resolve", "resolve", f"{MODELS}:ResolveInput", who=RESPONDERS, help="Resolve with a code and notes."),
-        Action("reopen", "reopen", f"{MODELS}:ReasonInput", who="the opener or " + RESPONDERS,
+        Action("resolve", "resolve", f"{MODELS}:IncidentResolveInput", who=RESPONDERS,
+               help="Resolve with a code and notes."),
+        Action("reopen", "reopen", f"{SHARED}:ReasonInput", who="the opener or " + RESPONDERS,
                help="Reopen a resolved incident within the policy's window."),
         Action("note", "note", f"{MODELS}:NoteInput", who="any known user", help="Add a note to the timeline."),
-        Action("major", "declare_major", f"{MODELS}:ReasonInput", who="incident managers",
+        Action("major", "declare_major", f"{SHARED}:ReasonInput", who="incident managers",
                help="Declare a major incident: pages the major-incident group."),
     ),
     signals=("attach",),

@@ -4,6 +4,7 @@ status/result. Add fields, never reorder meaning: running histories carry these.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -12,7 +13,8 @@ from pydantic import BaseModel
 from definitions.org import Organisation
 from definitions.problem import ProblemPolicy
 from definitions.text import Text, Title
-from workflows.incident_models import Event
+from workflows.models import ActorInput, Event
+from workflows.side_effects import SideEffect
 
 SYSTEM = "system"
 INCIDENT_ID = re.compile(r"^INC-\d{8}-[A-Z0-9]{4}$")
@@ -79,10 +81,6 @@ class ProblemStatus(BaseModel):
     policy: str = ""
 
 
-class ActorInput(BaseModel):
-    actor: str
-
-
 class LinkInput(ActorInput):
     incident_id: str
 
@@ -97,14 +95,6 @@ class KnownErrorInput(ActorInput):
 
 class ChangeLinkInput(ActorInput):
     change_id: str
-
-
-class ResolveInput(ActorInput):
-    notes: str = ""
-
-
-class ReasonInput(ActorInput):
-    reason: str = ""
 
 
 class IncidentOccurred(BaseModel):
@@ -125,3 +115,28 @@ def start_attributes(problem: ProblemInput) -> dict[str, object]:
     return {"ItsmProcess": "problem", "ItsmState": ProblemState.NEW.value,
             "ItsmRequester": problem.opened_by or SYSTEM, "ItsmGroup": problem.policy.manager_group,
             "ItsmCI": [problem.ci]}
+
+
+# --- side effects the problem queues for its main loop (see workflows/side_effects.py) ---
+
+
+@dataclass
+class ClaimCi(SideEffect):
+    """At open: become the CI's open problem, which new incidents on it join."""
+
+
+@dataclass
+class TellIncident(SideEffect):
+    """Tell a linked incident it belongs to this problem."""
+
+    incident_id: str
+
+
+@dataclass
+class RecordKnownError(SideEffect):
+    """The known error (root cause and workaround) in the CMDB, shown on new incidents."""
+
+
+@dataclass
+class EndProblem(SideEffect):
+    """Retire the known error and release the CI."""

@@ -13,7 +13,7 @@ from definitions.catalog import CatalogItem
 from definitions.org import Organisation
 from definitions.text import Title
 from workflows.approvals import LevelState
-from workflows.incident_models import Event, SlaClock
+from workflows.models import Event, ReasonInput, ResolveInput, SlaClock
 
 
 class RequestState(StrEnum):
@@ -152,11 +152,9 @@ class ManualTaskResult(BaseModel):
     notes: str = ""
 
 
-class TaskActionInput(BaseModel):
-    actor: str
-    notes: str = ""
+class TaskActionInput(ResolveInput):
+    """Complete or fail a manual task, with notes."""
 
 
-class CancelRequestInput(BaseModel):
-    actor: str
-    reason: str = ""
+class CancelRequestInput(ReasonInput):
+    """Cancel a request, with why."""

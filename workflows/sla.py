@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from definitions.calendar import BusinessCalendar, Pause, due_time, percent_used, threshold_time
-from workflows.incident_models import SlaClock
+from workflows.models import SlaClock
 
 
 def refresh(clock: SlaClock, calendar: BusinessCalendar, start: datetime, pauses: list[Pause], now: datetime) -> None:

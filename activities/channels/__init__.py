@@ -25,7 +25,8 @@ class Message:
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only: a frozen dataclass's field satisfies it
 
     def send(self, message: Message) -> None: ...
 

@@ -176,10 +176,18 @@ async def audit_rows(client, history) -> list[dict]:
 def _signals_checked(history) -> bool:
     """The worker checked this run's signals (ITSM_AUTH): it dropped those without its credential."""
     from worker.auth import SIGNALS_PATCH
+    from workflows.patches import took
 
-    return any(e.HasField("marker_recorded_event_attributes") and e.marker_recorded_event_attributes.marker_name
-               == "core_patch" and SIGNALS_PATCH.encode() in e.marker_recorded_event_attributes.details[
-                   "patch-data"].payloads[0].data for e in history.events)
+    return took(patch_markers(history), SIGNALS_PATCH)
+
+
+def patch_markers(history) -> set[str]:
+    """The patch ids whose markers the history records."""
+    import json
+
+    return {json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data).get("id", "")
+            for e in history.events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_patch"}
 
 
 def child_ids(history) -> list[str]:

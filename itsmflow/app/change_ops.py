@@ -43,12 +43,18 @@ async def submit_for_problem(client: Client, change: ChangeInput, task_queue: st
             from workflows.problem_models import ChangeLinkInput, ProblemStatus
 
             try:  # an update, signed like the link: ITSM_AUTH drops unsigned signals
-                await ops.update(client, change.problem, "change_not_started",
+                await ops.update(client, _problem_of(change), "change_not_started",
                                  ChangeLinkInput(actor=change.requested_by, change_id=change.id), ProblemStatus,
                                  rpc_timeout)
             except Exception:  # noqa: BLE001 (the start's own error is the one to report)
                 pass
         raise
+
+
+def _problem_of(change: ChangeInput) -> str:
+    if change.problem is None:
+        raise ValueError(f"{change.id} names no problem: submit() starts it")
+    return change.problem
 
 
 async def _exists(client: Client, run_id: str, rpc_timeout: timedelta | None) -> bool:
@@ -82,5 +88,5 @@ async def link_problem(client: Client, change: ChangeInput, rpc_timeout: timedel
     (who may raise a change for it, in which state), so a refusal starts nothing."""
     from workflows.problem_models import ChangeLinkInput, ProblemStatus
 
-    await ops.update(client, change.problem, "link_change",
+    await ops.update(client, _problem_of(change), "link_change",
                      ChangeLinkInput(actor=change.requested_by, change_id=change.id), ProblemStatus, rpc_timeout)

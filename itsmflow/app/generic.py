@@ -8,10 +8,15 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from itsmflow.process import Action, Process, resolve
 from itsmflow.processes import named, of_id
+
+if TYPE_CHECKING:  # pydantic loads when a model is validated, not with the declarations
+    from pydantic import BaseModel
+
+Model = TypeVar("Model", bound="BaseModel")
 
 
 class InputError(ValueError):
@@ -28,7 +33,7 @@ def parse_fields(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return fields
 
 
-def _typed(model: type, fields: dict[str, Any]) -> dict[str, Any]:
+def _typed(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
     """Text as the model's field types want it: a `str` field keeps the text; others take JSON
     (`3`, `true`, `["a"]`) or, when it is not JSON, the text itself (pydantic then decides).
     A field typed as a definition kind takes a definition's name, snapshotted here."""
@@ -57,7 +62,7 @@ def _typed(model: type, fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def validated(model: type, data: dict[str, Any]):
+def validated(model: type[Model], data: dict[str, Any]) -> Model:
     """`model` from `data`, or InputError naming the first field at fault (one line)."""
     from pydantic import ValidationError
 
@@ -70,7 +75,7 @@ def validated(model: type, data: dict[str, Any]):
         raise InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
 
 
-def _defaults(process: Process, model: type) -> dict[str, Any]:
+def _defaults(process: Process, model: type[BaseModel]) -> dict[str, Any]:
     """What the kit fills in: a fresh id, and every field typed as the organisation (the one
     the worker runs on, ITSM_ORG)."""
     from definitions import registry

@@ -165,7 +165,7 @@ def _step_text(step: EscalationStep) -> str:
         StepKind.NOTIFY_GROUP: lambda: f"notify group {step.group}" + (" (round robin)" if step.round_robin else ""),
         StepKind.NOTIFY_ON_CALL: lambda: f"page on-call {step.schedule}",
         StepKind.WEBHOOK: lambda: f"webhook {step.url}",
-        StepKind.WAIT: lambda: f"wait {_duration(step.duration)}",
+        StepKind.WAIT: lambda: f"wait {_duration(step.duration) if step.duration else '-'}",  # set: validated
         StepKind.REPEAT: lambda: f"repeat from step {step.from_step}, at most {step.max_loops}×",
         StepKind.IF_TIME_BETWEEN: lambda: f"{step.when} {step.calendar} hours?",
     }
@@ -192,7 +192,7 @@ def escalation_steps(chart: Flowchart, policy: EscalationPolicy) -> None:
         if current.kind == StepKind.IF_TIME_BETWEEN:
             chart.edge(node, step(number + 1), "yes")
             chart.edge(node, step(number + 2), f"no: skip step {number + 1}" if number < len(nodes) else "no")
-        elif current.kind == StepKind.REPEAT:
+        elif current.kind == StepKind.REPEAT and current.from_step is not None:  # set: validated
             chart.edge(node, step(current.from_step),
                        f"repeat from step {current.from_step}, at most {current.max_loops}×", "dotted")
             chart.edge(node, step(number + 1), f"after {current.max_loops} loops")

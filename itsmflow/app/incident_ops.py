@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
@@ -19,11 +20,12 @@ async def open_incident(client: Client, incident: IncidentInput, task_queue: str
     """Open (or, with a dedup key held by an open incident, attach to) an incident.
     Returns the settled status and whether the event was attached to an existing one. A dedup
     key makes its own idempotency: `idempotency_key` applies to incidents without one."""
-    if incident.dedup_key:
-        router = router_id(incident.dedup_key)
+    dedup_key = incident.dedup_key
+    if dedup_key:
+        router = router_id(dedup_key)
         incident = incident.model_copy(update={"dedup_router": router})
-        operation = WithStartWorkflowOperation(
-            "IncidentDedupWorkflow", DedupInput(key=incident.dedup_key), id=router, task_queue=task_queue,
+        operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+            "IncidentDedupWorkflow", DedupInput(key=dedup_key), id=router, task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         result = await client.execute_update_with_start_workflow(

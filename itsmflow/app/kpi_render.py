@@ -54,6 +54,12 @@ def render_text(report: dict) -> str:
                   f"emergency share {share(changes['emergency_share_percent'])}",
               f"           {_counts(changes['outcomes'])}  open {changes['open']}; "
               f"success rate {share(changes['success_rate_percent'])}"]
+    releases = report.get("releases")
+    if releases and releases["total"]:
+        per = releases["changes_per_release"]
+        lines += ["", f"Releases   {releases['total']} ({_counts(releases['outcomes']) or 'none ended'}); "
+                      f"{releases['successful']} of {releases['went']} that went successful; "
+                      f"{per if per is not None else '-'} changes per release"]
     requests = report["requests"]
     times = requests["fulfillment_seconds"]
     lines += ["", f"Requests   {requests['total']}: {_counts(requests['outcomes'])}  open {requests['open']}",

@@ -20,6 +20,7 @@ def run_from_execution(execution) -> Run:
         state=values.get("ItsmState"), priority=values.get("ItsmPriority"), type=values.get("ItsmType"),
         outcome=values.get("ItsmOutcome"), acked_at=values.get("ItsmAckedAt"),
         resolved_at=values.get("ItsmResolvedAt"), breaches=tuple(values.get("ItsmBreaches") or ()),
+        parent=values.get("ItsmParent"),
     )
 
 

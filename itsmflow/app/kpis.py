@@ -48,6 +48,7 @@ class Run:
     acked_at: datetime | None = None
     resolved_at: datetime | None = None
     breaches: tuple[str, ...] = ()
+    parent: str | None = None  # the run it belongs to: a release's changes name it
 
     @property
     def running(self) -> bool:
@@ -223,11 +224,27 @@ def trend(incidents: list[Run], since: datetime, until: datetime) -> list[dict]:
     their day whenever the incident opened."""
     first = since.astimezone(timezone.utc).date()
     last = (until - timedelta(microseconds=1)).astimezone(timezone.utc).date()
-    inside = lambda moment: moment is not None and since <= moment < until  # noqa: E731
-    opened = Counter(utc_day(c.started) for c in incidents if inside(c.started))
-    resolved = Counter(utc_day(c.resolved_at) for c in incidents if inside(c.resolved_at))
+
+    def per_day(moments: Iterable[datetime | None]) -> Counter[str]:
+        return Counter(utc_day(moment) for moment in moments if moment is not None and since <= moment < until)
+
+    opened = per_day(c.started for c in incidents)
+    resolved = per_day(c.resolved_at for c in incidents)
     days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     return [{"day": day, "opened": opened[day], "resolved": resolved[day]} for day in days]
+
+
+def release_kpis(releases: list[Run], changes: list[Run]) -> dict:
+    """Success rate over the releases that went (a no-go is not a failure), and how many
+    changes a release bundles (its changes are those naming it, ItsmParent)."""
+    outcomes = Counter(r.outcome for r in releases if r.outcome)
+    went = outcomes["successful"] + outcomes["failed"]
+    members = Counter(c.parent for c in changes if c.parent)
+    return {"total": len(releases), "open": sum(1 for r in releases if not r.outcome),
+            "outcomes": dict(sorted(outcomes.items())), "successful": outcomes["successful"], "went": went,
+            "success_rate_percent": percent(outcomes["successful"], went),
+            "changes_per_release": round(sum(members[r.id] for r in releases) / len(releases), 1) if releases
+            else None}
 
 
 def process_kpis(cases: list[Run]) -> dict:
@@ -259,6 +276,7 @@ def compute(runs: Iterable[Run], since: datetime, until: datetime) -> dict:
         "incidents": incident_kpis(of("incident", cohort)),
         "changes": change_kpis(of("change", cohort)),
         "requests": request_kpis(of("request", cohort), of("item", cohort)),
+        "releases": release_kpis(of("release", cohort), of("change", counted)),
         "backlog": {"as_of": _iso(until), **backlog(counted, until)},
         "trend": trend(of("incident", counted), since, until),
         "processes": {name: process_kpis(of(name, cohort)) for name in sorted({c.process for c in cohort})},

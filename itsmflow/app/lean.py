@@ -1,10 +1,11 @@
-"""A lean read path: describe a run through the Temporal server's HTTP API with the
-standard library only, so `itsm runs show` skips importing temporalio (~0.2 s).
+"""A lean read path: the Temporal server's HTTP API read with the standard library only, so
+`itsm runs show` (here) and `show` / `list` (itsmflow/app/lean_read.py) skip importing
+temporalio (~0.2 s) and click.
 
 It answers only when it can answer exactly what the full path would: a plain local server
 (the embedded one pins its HTTP port at gRPC port + 10, or set ITSM_HTTP_ADDRESS), no API
-key, TLS or profile file, and no encrypted memo. Otherwise it returns None and the caller
-uses the regular client."""
+key, TLS or profile file, and no encrypted payload. Otherwise it declines (None, or
+`Declined`) and the caller uses the regular client."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import socket
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from itsmflow.app.ids import process_of
 from workflows.search_attributes import SEARCH_ATTRIBUTES
@@ -21,6 +23,14 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 NOT_FOUND = object()
 _DEFAULT_PROFILE_FILE = Path(os.environ.get("XDG_CONFIG_HOME",
                                             Path.home() / ".config")) / "temporalio" / "temporal.toml"
+
+
+class Declined(ValueError):
+    """The lean path cannot answer exactly what the full client would: the caller uses it."""
+
+
+class NoAnswer(Declined):
+    """The server did not answer within the call's timeout (a query no worker answered)."""
 
 
 def http_address() -> str | None:
@@ -36,7 +46,7 @@ def http_address() -> str | None:
     return f"http://{host}:{int(port) + 10}"
 
 
-def _payload(value):
+def _payload(value: Any) -> Any:
     """A search attribute / memo payload as the HTTP API renders it, decoded; raises
     ValueError for anything but plain JSON (e.g. encrypted)."""
     if not isinstance(value, dict) or "metadata" not in value:
@@ -47,7 +57,8 @@ def _payload(value):
     return json.loads(base64.b64decode(value.get("data", "")) or b"null")
 
 
-def _time(text: str | None) -> str | None:
+def server_time(text: str | None) -> str | None:
+    """A time as the HTTP API renders it (nanoseconds), as the SDK gives it: microseconds, UTC `Z`."""
     if not text or text.startswith("0001-"):
         return None
     whole, _, fraction = text.rstrip("Z").partition(".")
@@ -55,27 +66,64 @@ def _time(text: str | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _get(base: str, path: str, timeout: float) -> tuple[int, bytes]:
-    """One HTTP/1.1 GET to a plain-http local server (http.client alone costs 16 ms to import)."""
+def payload(value: dict[str, Any]) -> Any:
+    """A payload as the HTTP API sends it with `noPayloadShorthand` (the bytes the worker
+    wrote, so key order, empty lists and floats are kept), decoded; Declined for anything but
+    plain JSON or null (an encrypted payload: the full path decodes it)."""
+    encoding = base64.b64decode(value.get("metadata", {}).get("encoding", "")).decode()
+    if encoding == "binary/null":
+        return None
+    if encoding != "json/plain":
+        raise Declined(f"a {encoding or 'bare'} payload")
+    return json.loads(base64.b64decode(value.get("data", "")) or b"null")
+
+
+def api(path: str, query: dict[str, str] | None = None, *, body: Any = None, timeout: float = 2.0,
+        ) -> tuple[int, Any]:
+    """One call to the server's HTTP API under the namespace (`path` after it): the HTTP status
+    and the JSON answer. Declined without a lean address or when the server cannot be read;
+    NoAnswer (a Declined) when it did not answer within `timeout`."""
+    base = http_address()
+    if base is None:
+        raise Declined("no plain local HTTP address")
+    namespace = quote(os.environ.get("TEMPORAL_NAMESPACE", "default"))
+    parameters = "&".join(f"{key}={quote(value)}" if value else key
+                          for key, value in {**(query or {}), "noPayloadShorthand": ""}.items())
+    try:
+        status, answer = _get(base, f"/api/v1/namespaces/{namespace}/{path}?{parameters}", timeout,
+                              None if body is None else json.dumps(body).encode())
+        return status, json.loads(answer or b"null")
+    except TimeoutError:
+        raise NoAnswer(f"no answer in {timeout:.0f}s") from None
+    except (OSError, ValueError, IndexError) as err:
+        raise Declined(f"the HTTP API: {err}") from None
+
+
+def _get(base: str, path: str, timeout: float, body: bytes | None = None) -> tuple[int, bytes]:
+    """One HTTP/1.1 GET (or, with `body`, POST) to a plain-http local server (http.client alone
+    costs 16 ms to import)."""
     if not base.startswith("http://"):
         raise ValueError("only plain http is served by the lean path")
     host, _, port = base.removeprefix("http://").partition(":")
-    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
-               "Connection: close\r\n\r\n").encode()
+    lines = [f"{'GET' if body is None else 'POST'} {path} HTTP/1.1", f"Host: {host}:{port}",
+             "Accept: application/json", "Connection: close"]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     chunks = []
     with socket.create_connection((host, int(port or 80)), timeout=timeout) as sock:
-        sock.sendall(request)
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    head, _, answer = b"".join(chunks).partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     if b"transfer-encoding: chunked" in head.lower():
-        body = _dechunk(body)
-    return status, body
+        answer = _dechunk(answer)
+    return status, answer
 
 
 def _dechunk(body: bytes) -> bytes:
-    out, rest = [], body
+    out: list[bytes] = []
+    rest = body
     while rest:
         size_line, _, rest = rest.partition(b"\r\n")
         size = int(size_line.split(b";")[0], 16)
@@ -86,18 +134,20 @@ def _dechunk(body: bytes) -> bytes:
     return b"".join(out)
 
 
-def _quote(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.~" else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
+def quote(text: str) -> str:
+    """`text` percent-encoded for a URL path segment or query value."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_.~" else "".join(f"%{b:02X}" for b in c.encode())
+                   for c in text)
 
 
-def describe(run_id: str, timeout: float = 2.0):
+def describe(run_id: str, timeout: float = 2.0) -> Any:
     """The `runs show` record of `run_id`, NOT_FOUND, or None (use the full path)."""
     base = http_address()
     if base is None:
         return None
-    namespace = _quote(os.environ.get("TEMPORAL_NAMESPACE", "default"))
+    namespace = quote(os.environ.get("TEMPORAL_NAMESPACE", "default"))
     try:
-        status, body = _get(base, f"/api/v1/namespaces/{namespace}/workflows/{_quote(run_id)}", timeout)
+        status, body = _get(base, f"/api/v1/namespaces/{namespace}/workflows/{quote(run_id)}", timeout)
         if status == 404:
             return NOT_FOUND
         if status != 200:
@@ -112,7 +162,7 @@ def ui_link(workflow_id: str) -> str:
     return f"{base}/namespaces/{os.environ.get('TEMPORAL_NAMESPACE', 'default')}/workflows/{workflow_id}"
 
 
-def format_run(info: dict, as_json: bool) -> str:
+def format_run(info: dict[str, Any], as_json: bool) -> str:
     """The text `itsm runs show` prints, whichever path produced `info`."""
     if as_json:
         return json.dumps(info, indent=2, default=str)
@@ -129,7 +179,7 @@ def format_run(info: dict, as_json: bool) -> str:
     return "\n".join(lines)
 
 
-def _record(run_id: str, body: dict) -> dict:
+def _record(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
     info = body["workflowExecutionInfo"]
     attrs = {k: _payload(v) for k, v in info.get("searchAttributes", {}).get("indexedFields", {}).items()
              if k.startswith("Itsm")}
@@ -148,12 +198,13 @@ def _record(run_id: str, body: dict) -> dict:
         "state": attrs.get("ItsmState"), "title": memo.get("title", ""),
         "status": info["status"].removeprefix("WORKFLOW_EXECUTION_STATUS_").lower(),
         "workflow_type": info["type"]["name"], "task_queue": body["executionConfig"]["taskQueue"]["name"],
-        "started": _time(info.get("startTime")), "closed": _time(info.get("closeTime")),
+        "started": server_time(info.get("startTime")), "closed": server_time(info.get("closeTime")),
         "history_length": int(info.get("historyLength", 0)), "pending_activities": pending, "workflow_task": None,
-        "search_attributes": {k: (_time(v) if SEARCH_ATTRIBUTES.get(k) == "Datetime" else v) for k, v in attrs.items()},
+        "search_attributes": {k: (server_time(v) if SEARCH_ATTRIBUTES.get(k) == "Datetime" else v)
+                              for k, v in attrs.items()},
     }
 
 
-def _enum(value, prefix: str):
+def _enum(value: str | None, prefix: str) -> int:
     names = {"SCHEDULED": 1, "STARTED": 2, "CANCEL_REQUESTED": 3, "PAUSED": 4, "PAUSE_REQUESTED": 5}
     return names.get((value or "").removeprefix(prefix), 0)

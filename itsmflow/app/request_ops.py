@@ -46,13 +46,13 @@ async def decide(client: Client, run_id: str, name: str, arg, rpc_timeout: timed
     waiting = [item.id for item in await items(client, request) if item and item.state == RequestState.APPROVAL]
     if not waiting:
         raise LookupError(f"{run_id} has no item awaiting approval")
-    refusal: Exception | None = None
+    refusals: list[WorkflowUpdateFailedError] = []
     for item_id in waiting:
         try:
             return await ops.update(client, item_id, name, arg, ItemStatus, rpc_timeout)
         except WorkflowUpdateFailedError as err:
-            refusal = refusal or err
-    raise refusal
+            refusals.append(err)
+    raise refusals[0]  # the first item's reason
 
 
 async def cancel(client: Client, request_id: str, arg, rpc_timeout: timedelta | None = None) -> RequestStatus:

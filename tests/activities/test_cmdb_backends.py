@@ -156,7 +156,8 @@ async def test_a_change_and_an_incident_through_the_worker(env, task_queue, chan
     and is recorded; the resolved incident is recorded; every notification is in the ledger."""
     from tests.workflows.helpers import Changes, complete, implementing, running_worker
     from tests.workflows.incident_helpers import Incidents
-    from workflows.incident_models import ActorInput, ResolveInput
+    from workflows.incident_models import IncidentResolveInput
+    from workflows.models import ActorInput
 
     database.migrate()
     seed(database, acme.ORGANISATION)
@@ -167,7 +168,7 @@ async def test_a_change_and_an_incident_through_the_worker(env, task_queue, chan
             change = await complete(env, change.id, "erin")
             incident = await incidents.open(impact=3, urgency=3, group="network", ci="lb-01")
             await incidents.act(incident.id, "acknowledge", ActorInput(actor="dave"))
-            incident = await incidents.act(incident.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+            incident = await incidents.act(incident.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
         finally:
             await changes.terminate_open()
             await incidents.close_all()

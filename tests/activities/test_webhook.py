@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.destinations import AllowList, WebhookAllowListError
 from activities.models import WebhookInput
 from activities.webhook import WebhookActivities
+from tests.activities import not_retried
 
 LOOPBACK = AllowList.parse("127.0.0.1")
 
@@ -106,7 +107,7 @@ def test_failures_raise_retryable_or_not(db, receiver, status, retryable):
     handler.status = status
     with pytest.raises(Exception) as raised:
         post(db, url)
-    is_final = isinstance(raised.value, ApplicationError) and raised.value.non_retryable
+    is_final = isinstance(raised.value, ApplicationError) and not_retried(raised.value)
     assert is_final is not retryable and str(status) in str(raised.value)
     assert ledger(db) == []
 
@@ -121,14 +122,14 @@ def test_timeout_raises_retryable(db, receiver):
 def test_non_http_url_is_final(db):
     with pytest.raises(ApplicationError) as raised:
         post(db, "file:///etc/passwd")
-    assert raised.value.non_retryable
+    assert not_retried(raised.value)
 
 
 def test_unlisted_loopback_is_refused_and_the_listener_receives_nothing(db, receiver):
     handler, url = receiver
     with pytest.raises(ApplicationError) as raised:
         post(db, url, allow=AllowList())
-    assert (raised.value.type, raised.value.non_retryable) == ("WebhookRejected", True)
+    assert raised.value.type == "WebhookRejected" and not_retried(raised.value)
     assert raised.value.message == ("webhook destination 127.0.0.1 is a loopback address; "
                                  "list it in ITSM_WEBHOOK_ALLOW to allow it")
     assert (handler.connections, handler.requests, ledger(db)) == ([], [], [])
@@ -179,7 +180,7 @@ def test_allow_list_defaults_to_the_environment(db, receiver, monkeypatch):
 def test_internal_destinations_are_refused_without_connecting(db, no_connections, url, kind):
     with pytest.raises(ApplicationError) as raised:
         post(db, url, allow=AllowList.parse("hooks.example.com, 192.168.0.0/16"))
-    assert raised.value.non_retryable and raised.value.type == "WebhookRejected"
+    assert not_retried(raised.value) and raised.value.type == "WebhookRejected"
     assert f"is {kind}; list it in ITSM_WEBHOOK_ALLOW" in str(raised.value)
     assert (no_connections, ledger(db)) == ([], [])
 
@@ -212,7 +213,7 @@ def test_redirect_to_loopback_is_not_followed(db, receiver):
             post(db, url, allow=AllowList.parse(url.split("/")[2]))
     finally:
         target_server.shutdown()
-    assert raised.value.non_retryable and "answered 302 (redirects are not followed)" in str(raised.value)
+    assert not_retried(raised.value) and "answered 302 (redirects are not followed)" in str(raised.value)
     assert (len(handler.requests), target.connections, ledger(db)) == (1, [], [])
 
 

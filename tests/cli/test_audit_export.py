@@ -53,7 +53,7 @@ async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_ref
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from itsmflow.app.audit import audit_rows
-    from workflows.incident_models import PriorityInput, ReassignInput, ResolveInput
+    from workflows.incident_models import IncidentResolveInput, PriorityInput, ReassignInput
 
     client = SimpleNamespace(data_converter=pydantic_data_converter)
     history = History()
@@ -81,7 +81,7 @@ async def test_update_rows_carry_what_changed_and_drop_updates_their_handler_ref
     await accepted("u1", "reassign", ReassignInput(actor="dave", group="network", reason="BGP"), 1)
     completed("u1", 1, failed=False)
     await accepted("u2", "priority", PriorityInput(actor="dave", impact=1, urgency=2), 2)
-    await accepted("u3", "resolve", ResolveInput(actor="erin", code="fixed"), 3)
+    await accepted("u3", "resolve", IncidentResolveInput(actor="erin", code="fixed"), 3)
     completed("u3", 3, failed=True)
     completed("u2", 4, failed=False)
 

@@ -134,6 +134,22 @@ def test_top_level_help_gives_whole_descriptions():
     assert "Keys that prove who approves, acknowledges or requests (ITSM_AUTH)" in " ".join(commands.split())
 
 
+def test_each_top_level_command_loads_under_its_name_from_its_own_module():
+    """cli/main.py's COMMANDS are import paths (click's lazy group): each names the command it
+    loads, and `itsm change ...` imports cli/change.py without the other groups' modules."""
+    probe = ("import sys, click\n"
+             "from cli.main import COMMANDS, itsm\n"
+             "context = click.Context(itsm)\n"
+             "itsm.get_command(context, 'change')\n"
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith('cli.'))))\n"
+             "print(all(itsm.get_command(context, name).name == name for name in COMMANDS))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    loaded, named = done.stdout.splitlines()
+    assert done.returncode == 0 and named == "True", done.stderr
+    assert "cli.change" in loaded.split()
+    assert not {"cli.incident", "cli.request", "cli.server_cmd"} & set(loaded.split())
+
+
 def test_a_long_label_never_runs_into_its_value():
     from types import SimpleNamespace
 
@@ -153,3 +169,23 @@ def test_an_action_argument_the_model_refuses_is_one_line_exit_2_and_nothing_sen
                                                                "character\n")
     step = itsm("incident", "escalate", "INC-20261202-AAAA", "--to-step", "0", "--as", "dave", env=nowhere)
     assert step.returncode == 2 and "--to-step" in step.stderr
+
+
+def test_a_bad_release_plan_is_one_line_exit_2_before_any_connection():
+    """TEMPORAL_ADDRESS points nowhere: each refusal comes before a connection is tried."""
+    base = ["release", "plan", "--title", "Q4 release", "--start", "+1h", "--end", "+3h", "--manager", "carol",
+            "--as", "alice", "--policy", "acme-demo"]
+    cases = {
+        ("--new", "api=Deploy the API"): "itsm: --new 'api=Deploy the API': expected LABEL=TITLE@CI[,CI]\n",
+        ("--new", "api=Deploy@web-02", "--after", "api=db"):
+            "itsm: the DAG names changes not in the release: db\n",
+        ("--new", "a=One@web-01", "--new", "b=Two@web-02", "--after", "a=b", "--after", "b=a"):
+            "itsm: the DAG has a cycle among ",
+        ("--new", "api=Deploy@nowhere-01",): "itsm: --new api: unknown CI 'nowhere-01'",
+        ("--after", "x"): "itsm: --after 'x': expected CHANGE=BEFORE[,BEFORE] (ids or --new labels)\n",
+        (): "itsm: a release needs at least one change (--change CHG-… or --new LABEL=TITLE@CI)\n",
+    }
+    for extra, expected in cases.items():
+        done = itsm(*base, *extra, env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+        assert done.returncode == 2 and done.stderr.startswith(expected), (extra, done.stderr)
+        assert done.stderr.count("\n") == 1

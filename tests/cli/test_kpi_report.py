@@ -29,7 +29,8 @@ from worker.connect import connect
 from worker.main import build_worker
 from worker.server import DevServer, free_port, wait_until_ready
 from workflows.change_models import CompleteInput, Outcome
-from workflows.incident_models import ActorInput, AttachInput, ResolveInput
+from workflows.incident_models import AttachInput, IncidentResolveInput
+from workflows.models import ActorInput
 
 SECTIONS = ("incidents", "changes", "requests", "backlog", "trend", "excluded")
 
@@ -58,7 +59,7 @@ async def drive(address: str, home) -> list[str]:
         answered, _ = await incident_ops.open_incident(client, build_incident(**fields), queue)
         waiting, _ = await incident_ops.open_incident(client, build_incident(**fields), queue)
         await incident_ops.update(client, answered.id, "acknowledge", ActorInput(actor="dave"))
-        await incident_ops.update(client, answered.id, "resolve", ResolveInput(actor="dave", code="restarted"))
+        await incident_ops.update(client, answered.id, "resolve", IncidentResolveInput(actor="dave", code="restarted"))
         now = datetime.now(timezone.utc)
         change = await change_ops.submit(client, build_change(
             change_id=new_id("CHG", now), title="Restart web-02", cis=["web-02"], change_type=ChangeType.STANDARD,

@@ -18,7 +18,8 @@ from itsmflow.app.request_submit import build_request
 from tests.workflows.helpers import Changes, approve, complete, reject, running_worker
 from tests.workflows.incident_helpers import Incidents, skip_to
 from workflows.change_models import ApproveInput, Outcome
-from workflows.incident_models import ActorInput, ResolveInput
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput
 
 MINUTE = timedelta(minutes=1)
 
@@ -67,7 +68,7 @@ async def test_kpis_from_published_search_attributes(env, task_queue, db, channe
         await skip_to(env, opened + 20 * MINUTE)  # the other one breached its 15-minute response SLA
         await incidents.act(breached.id, "acknowledge", ActorInput(actor="dave"))
         await skip_to(env, opened + 60 * MINUTE)
-        await incidents.act(answered.id, "resolve", ResolveInput(actor="dave", code="restarted"))
+        await incidents.act(answered.id, "resolve", IncidentResolveInput(actor="dave", code="restarted"))
         await skip_to(env, requested + 120 * MINUTE)
         await request_ops.decide(env.client, request.id, "approve", ApproveInput(actor="dave"))
 

@@ -16,7 +16,8 @@ from itsmflow.app.incident_submit import build_incident
 from tests.cli.test_start_waiting import itsm, killed_worker
 from worker.main import build_worker
 from workflows.base import MEMO_STATUS, compact_status
-from workflows.incident_models import ActorInput, NoteInput
+from workflows.incident_models import NoteInput
+from workflows.models import ActorInput
 
 
 def build_change_input():

@@ -82,7 +82,8 @@ async def _canceled_while_scheduled(env, tq):
 async def _incident_lifecycle(env, tq):
     from itsmflow.app import incident_ops
     from itsmflow.app.incident_submit import build_incident
-    from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
+    from workflows.incident_models import IncidentResolveInput
+    from workflows.models import ActorInput, ReasonInput
 
     incident = build_incident(title="lb-01 down", ci="lb-01", impact=1, urgency=2, opened_by="alice")
     status, _ = await incident_ops.open_incident(env.client, incident, tq)
@@ -91,7 +92,7 @@ async def _incident_lifecycle(env, tq):
         await incident_ops.update(env.client, status.id, name, arg)
     await env.sleep(timedelta(hours=1))
     await incident_ops.update(env.client, status.id, "resume", ActorInput(actor="dave"))
-    await incident_ops.update(env.client, status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+    await incident_ops.update(env.client, status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
     await env.sleep(timedelta(days=3, minutes=1))
     return status.id
 
@@ -99,9 +100,8 @@ async def _incident_lifecycle(env, tq):
 async def _incident_reassigned_major(env, tq):
     from itsmflow.app import incident_ops
     from itsmflow.app.incident_submit import build_incident
-    from workflows.incident_models import (
-        EscalateInput, NoteInput, PriorityInput, ReasonInput, ReassignInput, ResolveInput,
-    )
+    from workflows.incident_models import EscalateInput, NoteInput, PriorityInput, ReassignInput, IncidentResolveInput
+    from workflows.models import ReasonInput
 
     incident = build_incident(title="checkout slow", ci="web-01", impact=2, urgency=2, opened_by="alice")
     status, _ = await incident_ops.open_incident(env.client, incident, tq)
@@ -113,7 +113,7 @@ async def _incident_reassigned_major(env, tq):
     ):
         await incident_ops.update(env.client, status.id, name, arg)
     await env.sleep(timedelta(hours=2))
-    await incident_ops.update(env.client, status.id, "resolve", ResolveInput(actor="grace", code="index"))
+    await incident_ops.update(env.client, status.id, "resolve", IncidentResolveInput(actor="grace", code="index"))
     await env.sleep(timedelta(days=3, minutes=1))
     return status.id
 
@@ -167,7 +167,8 @@ async def _problem_suggested_known_error_fixed(env, tq):
     from itsmflow.app import incident_ops, problem_ops
     from itsmflow.app.incident_submit import build_incident
     from tests.workflows.problem_helpers import raise_change
-    from workflows.problem_models import ActorInput, KnownErrorInput, ReasonInput, RootCauseInput
+    from workflows.problem_models import KnownErrorInput, RootCauseInput
+    from workflows.models import ActorInput, ReasonInput
 
     async def incident(title: str):
         await env.sleep(timedelta(minutes=1))
@@ -196,7 +197,8 @@ async def _problem_by_hand_canceled(env, tq):
     from itsmflow.app import incident_ops, problem_ops
     from itsmflow.app.incident_submit import build_incident
     from itsmflow.app.problem_submit import build_problem
-    from workflows.problem_models import LinkInput, ReasonInput, RootCauseInput
+    from workflows.problem_models import LinkInput, RootCauseInput
+    from workflows.models import ReasonInput
 
     opened = build_incident(title="web-02 slow", ci="web-02", impact=3, urgency=3, opened_by="alice")
     incident, _ = await incident_ops.open_incident(env.client, opened, tq)
@@ -216,7 +218,8 @@ async def _incident_deduplicated_reopened(env, tq):
     from itsmflow.app import incident_ops
     from itsmflow.app.incident_submit import build_incident
     from workflows.incident_dedup import router_id
-    from workflows.incident_models import ActorInput, ReasonInput, ResolveInput
+    from workflows.incident_models import IncidentResolveInput
+    from workflows.models import ActorInput, ReasonInput
 
     def event(title: str):
         return build_incident(title=title, ci="lb-01", impact=2, urgency=2, opened_by="alice", dedup_key="mon:lb-01")
@@ -224,12 +227,12 @@ async def _incident_deduplicated_reopened(env, tq):
     status, _ = await incident_ops.open_incident(env.client, event("lb-01 down"), tq)
     attached, was_attached = await incident_ops.open_incident(env.client, event("lb-01 still down"), tq)
     assert was_attached and attached.id == status.id
-    for name, arg in (("acknowledge", ActorInput(actor="dave")), ("resolve", ResolveInput(actor="dave", code="fixed"))):
+    for name, arg in (("acknowledge", ActorInput(actor="dave")), ("resolve", IncidentResolveInput(actor="dave", code="fixed"))):
         await incident_ops.update(env.client, status.id, name, arg)
     router = router_id("mon:lb-01")
     await env.client.get_workflow_handle(router).result()
     for name, arg in (("reopen", ReasonInput(actor="alice", reason="back again")),
-                      ("resolve", ResolveInput(actor="dave", code="fixed", notes="for real"))):
+                      ("resolve", IncidentResolveInput(actor="dave", code="fixed", notes="for real"))):
         await incident_ops.update(env.client, status.id, name, arg)
     return {"incident": status.id, "router": router}
 
@@ -261,6 +264,38 @@ async def _request_task_failed(env, tq):
     await request_ops.task_action(env.client, verify.task_id, "fail", TaskActionInput(actor="grace", notes="no replica"))
     await env.client.get_workflow_handle(request.id).result()
     return {"request": request.id, "item": item_id, "task": verify.task_id}
+
+
+async def _release_no_go_then_failed(env, tq):
+    """The release scenario of tests/workflows/test_release.py: a no-go, then a go where B fails."""
+    from datetime import timedelta
+
+    from itsmflow.app import release_ops
+    from tests.workflows.test_release import approve_release, plan_and_create, reaches
+    from workflows.change_models import Outcome
+    from workflows.release_models import GoInput, NoGoInput, ReleaseState
+
+    hour = timedelta(hours=1)
+    first, _, first_a = await plan_and_create(env, tq, window_in=2 * hour)
+    await approve(env, first_a.id, "bob")
+    await approve_release(env, first.id)
+    await env.sleep(first.window_start - await env.get_current_time())
+    await reaches(env, first.id, ReleaseState.GO_NO_GO)
+    await release_ops.update(env.client, first.id, "no_go", NoGoInput(actor="carol", reason="backup not verified"))
+    await reaches(env, first.id, ReleaseState.CANCELED)
+    second, _, a = await plan_and_create(env, tq, window_in=2 * hour)
+    await approve(env, a.id, "bob")
+    await approve_release(env, second.id)
+    await env.sleep(second.window_start - await env.get_current_time())
+    await reaches(env, second.id, ReleaseState.GO_NO_GO)
+    await release_ops.update(env.client, second.id, "go", GoInput(actor="carol"))
+    await complete(env, a.id, "carol")
+    await complete(env, second.changes[1], "carol", outcome=Outcome.FAILED, notes="the API did not start")
+    failed = await reaches(env, second.id, ReleaseState.CLOSED)
+    await env.client.get_workflow_handle(failed.members[0].back_out).terminate("recorded")
+    return {"no-go": first.id, "no-go-joined-change": first_a.id, "no-go-new-change": first.changes[1],
+            "failed": second.id, "failed-done-change": a.id, "failed-failed-change": second.changes[1],
+            "failed-canceled-change": second.changes[2]}
 
 
 SCENARIOS = {
@@ -307,6 +342,18 @@ SCENARIOS = {
     "memo-request-laptop": _request_laptop,
     # Recorded after `problem-from-workflow`: the suggesting incident starts its problem itself.
     "child-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
+    # Recorded on `itsm-baseline-1` (one patch marker per run, no start verdict without
+    # ITSM_AUTH), with side effects queued as typed objects and activities called by reference.
+    "baseline-change-low-risk-closed": _low_risk_closed,
+    "baseline-change-canceled-while-scheduled": _canceled_while_scheduled,
+    "baseline-incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    "baseline-incident-reassigned-major-escalated": _incident_reassigned_major,
+    "baseline-incident-deduplicated-reopened": _incident_deduplicated_reopened,
+    "baseline-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
+    "baseline-request-laptop": _request_laptop,
+    "baseline-request-db-read-task-failed": _request_task_failed,
+    # Release management (`change-release` on the change): a no-go, then a go where B fails.
+    "release": _release_no_go_then_failed,
 }
 
 

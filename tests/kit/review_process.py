@@ -47,40 +47,41 @@ class AccessReviewWorkflow(SettleUpdate, ProcessWorkflow):
     def __init__(self, review: ReviewInput) -> None:
         self._init_base()
         self._org = review.organisation
-        self._s = ReviewStatus(id=review.id, title=review.title, reviewer=review.reviewer, pending=review.grants)
+        self._status = ReviewStatus(id=review.id, title=review.title, reviewer=review.reviewer, pending=review.grants)
 
     @workflow.run
     async def run(self, review: ReviewInput) -> ReviewStatus:
         self.publish_status()
         self.set_search_state("attesting")
-        done = await self.wait(lambda: not self._s.pending, timedelta(days=7), "the reviewer to attest every grant")
-        self._s.state = "done" if done else "overdue"
-        self.set_search_state(self._s.state)
-        self.publish_outcome(self._s.state)
+        done = await self.wait(lambda: not self._status.pending, timedelta(days=7),
+                               "the reviewer to attest every grant")
+        self._status.state = "done" if done else "overdue"
+        self.set_search_state(self._status.state)
+        self.publish_outcome(self._status.state)
         self.finish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
     @workflow.update
     async def attest(self, attestation: Attestation) -> ReviewStatus:
-        self._s.pending.remove(attestation.grant)
-        (self._s.kept if attestation.keep else self._s.revoked).append(attestation.grant)
+        self._status.pending.remove(attestation.grant)
+        (self._status.kept if attestation.keep else self._status.revoked).append(attestation.grant)
         await self.until_settled()
         return self.status()
 
     @attest.validator
     def _check_attest(self, attestation: Attestation) -> None:
-        if attestation.actor != self._s.reviewer:
-            refuse(f"{attestation.actor} is not the reviewer of {self._s.id} ({self._s.reviewer} is)")
-        if attestation.grant not in self._s.pending:
-            refuse_state(f"{attestation.grant!r} is not waiting for attestation in {self._s.id}")
+        if attestation.actor != self._status.reviewer:
+            refuse(f"{attestation.actor} is not the reviewer of {self._status.id} ({self._status.reviewer} is)")
+        if attestation.grant not in self._status.pending:
+            refuse_state(f"{attestation.grant!r} is not waiting for attestation in {self._status.id}")
 
     @workflow.query
     def status(self) -> ReviewStatus:
-        return self._s.model_copy(deep=True)
+        return self._status.model_copy(deep=True)
 
     def pending_actions(self) -> list[dict]:
-        return [{"action": "attest", "groups": [], "users": [self._s.reviewer]}] if self._s.pending else []
+        return [{"action": "attest", "groups": [], "users": [self._status.reviewer]}] if self._status.pending else []
 
     def _organisation(self) -> Organisation:
         return self._org

@@ -23,15 +23,17 @@ def review_loaded(monkeypatch):
     monkeypatch.setenv("ITSM_PROCESSES", MODULE)
 
 
-def itsm(live, task_queue: str, *args: str) -> subprocess.CompletedProcess:
+def itsm(live, task_queue: str, *args: str, processes: str = MODULE) -> subprocess.CompletedProcess:
+    """The CLI against `live` on `task_queue`, with `processes` as ITSM_PROCESSES (empty: only
+    the installed packages' processes)."""
     env = {**os.environ, "TEMPORAL_ADDRESS": live.client.service_client.config.target_host, "ITSM_TIMEOUT": "10",
-           "ITSM_TASK_QUEUE": task_queue, "ITSM_PROCESSES": MODULE}
+           "ITSM_TASK_QUEUE": task_queue, "ITSM_PROCESSES": processes}
     return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=env,
                           timeout=60)
 
 
-async def cli(live, task_queue: str, *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(itsm, live, task_queue, *args)
+async def cli(live, task_queue: str, *args: str, processes: str = MODULE) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(lambda: itsm(live, task_queue, *args, processes=processes))
 
 
 async def test_a_process_from_a_local_module_is_first_class(live, task_queue, db, channel, review_loaded, tracked):

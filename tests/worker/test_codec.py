@@ -17,7 +17,7 @@ from itsmflow.app import change_ops
 from itsmflow.app.audit import audit_rows
 from itsmflow.app.change_submit import build_change
 from itsmflow.app.ids import new_id
-from worker.codec import EncryptionCodec, KeyError_, codec_from_env
+from worker.codec import CodecKeyError, EncryptionCodec, codec_from_env
 from worker.connect import encrypting_converter
 from worker.main import build_worker
 from workflows.change_models import ApproveInput, CompleteInput, Outcome
@@ -49,7 +49,7 @@ async def test_round_trip_tamper_and_rotation():
     ({"ITSM_ENCRYPTION_KEY": KEY, "ITSM_DECRYPTION_KEYS": "nokey"}, "id=base64key"),
 ])
 def test_bad_keys_are_one_line_errors(env, message):
-    with pytest.raises(KeyError_, match=message):
+    with pytest.raises(CodecKeyError, match=message):
         codec_from_env(env)
     assert codec_from_env({}) is None
 

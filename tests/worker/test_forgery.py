@@ -33,7 +33,8 @@ from tests.workflows.incident_helpers import webhook_receiver
 from worker.main import build_worker
 from workflows.change_models import ChangeState, ChangeType
 from workflows.incident_models import NoteInput
-from workflows.problem_models import ActorInput, ChangeClosed, ProblemState
+from workflows.models import ActorInput
+from workflows.problem_models import ChangeClosed, ProblemState
 from workflows.request_models import ItemInput
 
 pytestmark = pytest.mark.asyncio

@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
 from worker.main import build_worker
 from worker.telemetry import JsonFormatter, tracing_interceptors
-from workflows.incident_models import ActorInput, ResolveInput
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput
 
 SPANS = InMemorySpanExporter()
 
@@ -40,7 +41,7 @@ async def test_otel_traces_every_workflow_activity_and_update(env, task_queue, d
     async with build_worker(env.client, task_queue, db=db, channel=channel, interceptors=interceptors):
         status = await incidents.open(impact=3, urgency=3, group="network")
         await incidents.act(status.id, "acknowledge", ActorInput(actor="dave"))
-        await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        await incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
     names = [span.name for span in SPANS.get_finished_spans()]
     assert "RunWorkflow:IncidentWorkflow" in names
     assert {"HandleUpdate:acknowledge", "HandleUpdate:resolve"} <= set(names)

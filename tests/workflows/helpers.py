@@ -85,7 +85,7 @@ async def terminate_between_attempts(env, workflow_id: str, timeout: float = 30.
         pass
 
 
-async def itsm_cli(env, *args: str):
+async def itsm_cli(env, *args: str, env_extra: dict[str, str] | None = None):
     """The real `itsm` command against the test server, as a subprocess (in a thread: the
     worker shares this loop)."""
     import asyncio
@@ -93,7 +93,8 @@ async def itsm_cli(env, *args: str):
     import subprocess
     import sys
 
-    variables = {**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "ITSM_TIMEOUT": "10"}
+    variables = {**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "ITSM_TIMEOUT": "10",
+                 **(env_extra or {})}
     return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True,
                                    text=True, timeout=60, env=variables)
 

@@ -28,7 +28,8 @@ from tests.workflows.helpers import (
 )
 from tests.workflows.incident_helpers import incidents  # noqa: F401  (fixture)
 from workflows.change_models import ChangeState
-from workflows.incident_models import ActorInput, ResolveInput
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput
 
 
 async def test_smtp_down_is_retried_visible_then_surfaced(env, task_queue, db, channel):
@@ -74,7 +75,8 @@ async def test_cmdb_locked_is_retried_visible_then_written_once(env, task_queue,
         await incidents.act(status.id, "acknowledge", ActorInput(actor="dave"))
         holder = sqlite3.connect(impatient.path, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
-        resolving = asyncio.create_task(incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="fixed")))
+        resolving = asyncio.create_task(
+            incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed")))
         pending = []
 
         async def retrying() -> bool:
@@ -99,6 +101,43 @@ async def test_cmdb_locked_is_retried_visible_then_written_once(env, task_queue,
     assert resolved.state.value == "resolved"
     assert rows(db, "SELECT incident_id, ci FROM incident_record") == [(status.id, "lb-01")]
     assert channel.keys().count("resolved.1") == 1
+
+
+async def test_cmdb_down_past_its_attempts_says_so_and_tries_again(env, task_queue, db, channel, incidents):
+    """A CMDB write retried to its bound (CMDB_OPTIONS: 10 attempts) is not dropped and does
+    not fail the run: its notices say so, and it tries again after CMDB_PAUSE, landing once."""
+    from workflows.base import CMDB_PAUSE
+    from workflows.incident_models import IncidentStatus
+
+    impatient = Database(db.url, busy_timeout=0.05)
+    async with running_worker(env, task_queue, impatient, channel):
+        status = await incidents.open(impact=3, urgency=3, group="network", ci="lb-01")
+        await incidents.act(status.id, "acknowledge", ActorInput(actor="dave"))
+        holder = sqlite3.connect(impatient.path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        resolving = asyncio.create_task(
+            incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed")))
+        handle = env.client.get_workflow_handle(status.id)
+        notices: list[str] = []
+
+        async def gave_up() -> bool:
+            nonlocal notices
+            shown = (await handle.query("status", result_type=IncidentStatus)).notices
+            notices = [n for n in shown if n.startswith("record the incident")]
+            return bool(notices)
+
+        try:
+            await advance_while_idle(env, status.id, gave_up, step=timedelta(seconds=30), timeout=120)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert len(notices) == 1 and notices[0].startswith(
+            "record the incident on lb-01 in the CMDB: failed 10 times (database is locked); trying again at ")
+        assert rows(db, "SELECT incident_id FROM incident_record") == [] and not resolving.done()
+        await env.sleep(CMDB_PAUSE)
+        resolved = await asyncio.wait_for(resolving, 60)
+    assert resolved.state.value == "resolved" and notices[0] in resolved.notices
+    assert rows(db, "SELECT incident_id, ci FROM incident_record") == [(status.id, "lb-01")]
 
 
 async def test_webhook_500_is_retried_per_policy_then_surfaced(env, task_queue, db, channel, incidents):

@@ -22,15 +22,8 @@ from tests.workflows.incident_helpers import (
     webhook_receiver,
 )
 from workflows.incident_dedup import router_id
-from workflows.incident_models import (
-    ActorInput,
-    EscalateInput,
-    NoteInput,
-    PriorityInput,
-    ReasonInput,
-    ReassignInput,
-    ResolveInput,
-)
+from workflows.incident_models import EscalateInput, IncidentResolveInput, NoteInput, PriorityInput, ReassignInput
+from workflows.models import ActorInput, ReasonInput
 
 REPEAT_TWICE = EscalationStep(kind=StepKind.REPEAT, from_step=1, max_loops=2)
 TWO_STEPS = policy(page("bob", 15 * MINUTE), page("dave", 15 * MINUTE), REPEAT_TWICE)
@@ -198,7 +191,7 @@ async def test_dedup_key_attaches_while_open_and_opens_anew_after_resolve(env, t
         again = await incidents.open(QUIET, dedup_key="mon:lb-01")
         assert again.id == first.id and again.dedup_count == 2
         assert again.events[-1].details.startswith("event #2 attached")
-        await incidents.act(first.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        await incidents.act(first.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
         later = await incidents.open(QUIET, dedup_key="mon:lb-01")
         assert later.id != first.id and later.dedup_count == 1
         router = env.client.get_workflow_handle(router_id("mon:lb-01"))
@@ -214,11 +207,11 @@ async def test_a_deduplicated_incident_reopened_resolves_again_after_its_router_
     its abandoned child runs on.)"""
     async with running_worker(env, task_queue, db, channel):
         status = await incidents.open(QUIET, dedup_key="mon:web-02")
-        await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        await incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
         router = env.client.get_workflow_handle(router_id("mon:web-02"))
         assert await router.result() is None  # released with nothing open: it ended
         await incidents.act(status.id, "reopen", ReasonInput(actor="alice", reason="back again"))
-        again = await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="replaced"))
+        again = await incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="replaced"))
         assert (again.state.value, again.resolutions) == ("resolved", 2)
         assert (await incidents.show(status.id)).state.value == "resolved"
     assert (await env.client.get_workflow_handle(status.id).describe()).status.name == "RUNNING"
@@ -232,13 +225,14 @@ async def test_reopen_within_window_then_auto_close_and_cmdb_records(env, task_q
         status = await incidents.open(QUIET)
         await incidents.act(status.id, "acknowledge", ActorInput(actor="dave"))
         await env.sleep(10 * MINUTE)
-        resolved = await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="restart", notes="ok"))
+        resolved = await incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="restart",
+                                                                                   notes="ok"))
         assert resolved.state.value == "resolved" and resolved.sla["resolution"].met_at is not None
         await env.sleep(timedelta(days=1))
         reopened = await incidents.act(status.id, "reopen", ReasonInput(actor="alice", reason="back again"))
         assert reopened.state.value == "in_progress" and reopened.sla["resolution"].met_at is None
         assert close_to(reopened.sla["resolution"].due - status.opened_at, timedelta(days=1, hours=4))
-        final = await incidents.act(status.id, "resolve", ResolveInput(actor="dave", code="replace-psu"))
+        final = await incidents.act(status.id, "resolve", IncidentResolveInput(actor="dave", code="replace-psu"))
         await env.sleep(timedelta(days=3, minutes=1))
         status = await incidents.show(status.id)
     assert status.state.value == "closed" and status.resolutions == 2

@@ -15,7 +15,8 @@ from definitions.text import MAX_TEXT
 from tests.workflows.helpers import running_worker
 from tests.workflows.incident_helpers import MINUTE, incidents, page, page_times, policy, skip_to  # noqa: F401
 from workflows.incident_dedup import DedupInput, OpenRequest, OpenResult, router_id
-from workflows.incident_models import TIMELINE_HEAD, TIMELINE_TAIL, ActorInput, NoteInput, ResolveInput
+from workflows.incident_models import IncidentResolveInput, NoteInput
+from workflows.models import TIMELINE_HEAD, TIMELINE_TAIL, ActorInput
 
 
 def close_to(actual, expected, slack=2.0) -> bool:
@@ -65,7 +66,7 @@ async def test_an_alert_storm_and_long_notes_do_not_wedge_an_incident(env, task_
         assert len(frank) == 1 and close_to(frank[0], 30 * MINUTE), page_times(paged)
         acked = await incidents.act(opened.id, "acknowledge", ActorInput(actor="dave"))
         assert acked.state.value == "in_progress"
-        resolved = await incidents.act(opened.id, "resolve", ResolveInput(actor="dave", code="fixed"))
+        resolved = await incidents.act(opened.id, "resolve", IncidentResolveInput(actor="dave", code="fixed"))
         assert resolved.state.value == "resolved"
     # A task that met a new signal while it completed is retried at once (UNHANDLED_COMMAND); no other fails.
     failures = [e.workflow_task_failed_event_attributes for e in await _all_events(env, opened.id)

@@ -17,19 +17,11 @@ from tests.workflows.helpers import Changes, accepted_updates, approve, complete
 from tests.workflows.problem_helpers import problems  # noqa: F401 (fixture)
 from tests.workflows.problem_helpers import raise_change as raise_change_for
 from workflows.change_models import Outcome
-from workflows.incident_models import ResolveInput
-from workflows.problem_models import (
-    ActorInput,
-    ChangeLinkInput,
-    KnownErrorInput,
-    LinkInput,
-    ProblemState,
-    ReasonInput,
-    RootCauseInput,
-)
-from workflows.problem_models import ResolveInput as ProblemResolve
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput, ReasonInput
+from workflows.models import ResolveInput as ProblemResolve
+from workflows.problem_models import ChangeLinkInput, KnownErrorInput, LinkInput, ProblemState, RootCauseInput
 
-S = ProblemState
 WORKAROUND = "fail over to lb-02 and restart the health checker"
 
 
@@ -53,14 +45,15 @@ def sent(channel, run_id: str, step: str):
 async def test_problem_by_hand_records_a_known_error_shown_on_new_incidents(env, problems, db, channel):
     first = await problems.incident()
     problem = await problems.open(incidents=[first.id])
-    assert (problem.state, problem.incidents, problem.opened_by, problem.suggested) == (S.NEW, [first.id], "dave",
+    assert (problem.state, problem.incidents, problem.opened_by, problem.suggested) == (ProblemState.NEW, [first.id],
+                                                                                        "dave",
                                                                                         False)
     await problems.eventually(first.id, lambda s: s.problem == problem.id)
 
-    assert (await problems.act(problem.id, "investigate", ActorInput(actor="dave"))).state == S.INVESTIGATING
+    assert (await problems.act(problem.id, "investigate", ActorInput(actor="dave"))).state == ProblemState.INVESTIGATING
     await problems.act(problem.id, "root_cause", RootCauseInput(actor="frank", text="health checker leaks sockets"))
     status = await problems.act(problem.id, "known_error", KnownErrorInput(actor="carol", workaround=WORKAROUND))
-    assert (status.state, status.workaround, status.known_error_revision) == (S.KNOWN_ERROR, WORKAROUND, 1)
+    assert (status.state, status.workaround, status.known_error_revision) == (ProblemState.KNOWN_ERROR, WORKAROUND, 1)
     assert known_error_rows(db) == [(problem.id, "lb-01", WORKAROUND, 1, 1)]
     [notice] = sent(channel, problem.id, "known_error.1")
     assert sorted(notice.to) == [f"{u}@acme.example" for u in ("carol", "dave", "erin", "frank", "grace")]
@@ -78,14 +71,14 @@ async def test_problem_by_hand_records_a_known_error_shown_on_new_incidents(env,
     assert [e.actor for e in status.events if e.action == "linked"] == ["dave", "system"]
 
     resolved = await problems.act(problem.id, "resolve", ProblemResolve(actor="dave", notes="checker patched"))
-    assert resolved.state == S.RESOLVED
+    assert resolved.state == ProblemState.RESOLVED
     assert known_error_rows(db) == [(problem.id, "lb-01", WORKAROUND, 1, 0)]
     assert rows(db, "SELECT ci FROM problem_open") == []
     third = await problems.incident(title="lb-01 again")
     assert (third.known_errors, third.problem) == ([], None)
 
     closed = await problems.act(problem.id, "close", ReasonInput(actor="grace"))
-    assert closed.state == S.CLOSED
+    assert closed.state == ProblemState.CLOSED
     assert (await problems.show(problem.id)).closed_at is not None
     assert [m.key.split(":", 1)[1] for m in channel.sent if m.key.startswith(problem.id)] == [
         "opened", "known_error.1", "resolved"]
@@ -103,7 +96,7 @@ async def test_third_incident_within_the_window_suggests_exactly_one_problem(env
     assert third.problem == problem_id
     assert [e.details for e in third.events if e.action == "problem"] == [
         f"suggested {problem_id}: 3 incidents on lb-01 within the problem policy's window"]
-    problem = await problems.eventually(problem_id, lambda s: s.state == S.NEW)
+    problem = await problems.eventually(problem_id, lambda s: s.state == ProblemState.NEW)
     assert (problem.suggested, problem.opened_by, problem.ci) == (True, "system", "lb-01")
     assert problem.incidents == [first.id, second.id, third.id]
     # The incident started it itself (an abandoned child), not an activity with a client.
@@ -123,11 +116,11 @@ async def test_third_incident_within_the_window_suggests_exactly_one_problem(env
 
 async def test_incidents_outside_the_window_do_not_count(env, problems):
     old = await problems.incident()
-    await problems.incidents.act(old.id, "resolve", ResolveInput(actor="dave", code="restart"))
+    await problems.incidents.act(old.id, "resolve", IncidentResolveInput(actor="dave", code="restart"))
     await env.sleep(timedelta(days=7, minutes=1))
     *recent, third = await minutes_apart(env, problems, 3)
     assert [i.problem for i in recent] == [None, None]
-    problem = await problems.eventually(third.problem, lambda s: s.state == S.NEW)
+    problem = await problems.eventually(third.problem, lambda s: s.state == ProblemState.NEW)
     assert problem.incidents == [recent[0].id, recent[1].id, third.id]
 
 
@@ -179,11 +172,11 @@ async def test_successful_change_resolves_the_problem_and_a_failed_one_does_not(
         failed = await raise_change(Outcome.FAILED)
         status = await problems.eventually(problem.id, lambda s: s.changes[0].outcome is not None)
         assert (status.state, [(c.id, c.linked_by, c.outcome) for c in status.changes]) == (
-            S.KNOWN_ERROR, [(failed, "erin", "failed")])
+            ProblemState.KNOWN_ERROR, [(failed, "erin", "failed")])
         assert known_error_rows(db) == [(problem.id, "web-01", "restart nightly", 1, 1)]
 
         fixed = await raise_change(Outcome.SUCCESSFUL)
-        status = await problems.eventually(problem.id, lambda s: s.state == S.RESOLVED)
+        status = await problems.eventually(problem.id, lambda s: s.state == ProblemState.RESOLVED)
     finally:
         await changes.terminate_open()
     assert (status.resolution_notes, status.changes[-1].outcome) == (f"{fixed} successful", "successful")
@@ -212,7 +205,7 @@ async def test_refused_updates_never_reach_history(env, problems):
     for name, arg, message in refused:
         assert message in await refusal(problems.act(problem.id, name, arg)), name
     canceled = await problems.act(problem.id, "cancel", ReasonInput(actor="grace", reason="duplicate"))
-    assert canceled.state == S.CANCELED
+    assert canceled.state == ProblemState.CANCELED
     assert await accepted_updates(env, problem.id) == [("settle", None), ("cancel", "grace")]
 
 
@@ -257,4 +250,4 @@ async def test_a_change_that_cannot_start_leaves_no_dangling_link(env, problems,
         await changes.terminate_open()
     status = await problems.eventually(second.id, lambda s: s.changes and s.changes[0].outcome)
     assert [(c.id, c.linked_by, c.outcome) for c in status.changes] == [(taken.id, "erin", "canceled")]
-    assert status.state == S.INVESTIGATING
+    assert status.state == ProblemState.INVESTIGATING

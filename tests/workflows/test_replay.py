@@ -20,7 +20,8 @@ def test_histories_are_recorded():
             "request-laptop-request", "request-laptop-item", "request-laptop-task",
             "request-vpn-approved-expired-item", "request-db-read-canceled-item",
             "problem-suggested-known-error-fixed-problem", "problem-suggested-known-error-fixed-change",
-            "problem-suggested-known-error-fixed-incident-with-known-error", "problem-by-hand-canceled"} <= names
+            "problem-suggested-known-error-fixed-incident-with-known-error", "problem-by-hand-canceled",
+            "release-no-go", "release-failed", "baseline-incident-p2-ack-hold-resolve-autoclose"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

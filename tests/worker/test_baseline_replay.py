@@ -1,0 +1,62 @@
+"""Runs on the patch baseline (workflows/patches.py) record one patch marker, and a start
+gets its verdict (the `verify_start` local activity) only under ITSM_AUTH. Either history
+replays whether or not the replaying worker has ITSM_AUTH: the markers, not the worker's
+configuration, decide the path."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from itsmflow.app import incident_ops
+from itsmflow.app.audit import patch_markers
+from itsmflow.app.incident_submit import build_incident
+from tests.worker.auth_helpers import generate_key_pem, keyring, signed_client
+from worker.auth import Signer
+from worker.main import build_replayer, build_worker
+from workflows.incident_models import IncidentResolveInput
+from workflows.models import ActorInput
+from workflows.patches import BASELINE
+
+pytestmark = pytest.mark.asyncio
+
+
+def replayer_with(keys) -> Replayer:
+    """A replayer configured like a worker under ITSM_AUTH (its interceptors hold the keyring)."""
+    from worker.auth import worker_interceptor
+
+    plain = build_replayer()
+    config = plain.config()
+    return Replayer(**{**config, "interceptors": [worker_interceptor(keyring(keys))]})
+
+
+async def lifecycle(opener, responder, task_queue: str) -> str:
+    incident = build_incident(title="disk full", ci="web-01", impact=3, urgency=3, opened_by="erin")
+    status, _ = await incident_ops.open_incident(opener, incident, task_queue)
+    await incident_ops.update(responder, status.id, "acknowledge", ActorInput(actor="frank"))
+    await incident_ops.update(responder, status.id, "resolve", IncidentResolveInput(actor="frank", code="cleaned"))
+    return status.id
+
+
+@pytest.mark.parametrize("under_auth", [False, True], ids=["without-auth", "with-auth"])
+async def test_baseline_histories_replay_with_and_without_auth(live, task_queue, db, channel, keys, tracked,
+                                                               under_auth):
+    keys = {**keys, **{user: (Signer.from_pem(pem), public)
+                       for user, (pem, public) in ((u, generate_key_pem()) for u in ("erin", "frank"))}}
+
+    def client(user: str):
+        return signed_client(live, keys[user][0]) if under_auth else live.client
+
+    async with build_worker(live.client, task_queue, db=db, channel=channel,
+                            keyring=keyring(keys) if under_auth else None):
+        incident_id = await lifecycle(client("erin"), client("frank"), task_queue)
+        tracked.append(incident_id)
+        history = await live.client.get_workflow_handle(incident_id).fetch_history()
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
+               if e.HasField("marker_recorded_event_attributes")]
+    assert patch_markers(history) == ({BASELINE, "itsm-verified-every-start"} if under_auth else {BASELINE})
+    assert markers.count("core_local_activity") == (1 if under_auth else 0)  # the start's verdict
+    recorded = WorkflowHistory.from_json(incident_id, history.to_json())
+    for replayer in (build_replayer(), replayer_with(keys)):
+        await replayer.replay_workflow(recorded)
