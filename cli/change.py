@@ -17,7 +17,6 @@ from cli.common import (
     parse_time,
     require_worker,
     run,
-    short_time,
     show_status,
     timeout_seconds,
     to_json_model,
@@ -115,36 +114,10 @@ def show_cmd(change_id, as_json):
 
 
 def format_change(status) -> str:
-    lines = [f"{status.id}  {status.title}"]
-    kind = status.type.value + (f" ({status.template})" if status.template else "")
-    risk = f", risk {status.risk.value} ({status.risk_rule})" if status.risk else ""
-    rows = [
-        ("state", status.state.value + (f": {status.reason}" if status.reason else "")),
-        ("type", kind + risk),
-        ("requester", status.requested_by),
-        ("cis", ", ".join(status.cis)),
-        ("planned", f"{short_time(status.planned_start)} → {short_time(status.planned_end)}"
-         + (f" (moved from {short_time(status.original_start)})" if status.original_start else "")),
-        ("policy", status.policy),
-    ]
-    if status.problem:
-        rows.append(("problem", status.problem))
-    if status.close_code:
-        rows.append(("close code", f"{status.close_code.value} by {status.implemented_by}"
-                     + (f": {status.implementation_notes}" if status.implementation_notes else "")))
-    from cli.commands import label_width
+    """The `show` text (itsmflow.app.cards draws it from JSON; the lean path uses the same)."""
+    from itsmflow.app.cards import change_card
 
-    width = label_width(rows)
-    lines += [f"  {k:<{width}}{v}" for k, v in rows]
-    for level in status.approvals:
-        rule = level.rule.value + (f" {level.quorum}" if level.quorum else "")
-        lines.append(f"  approval {level.level} {level.name} ({level.group}, {rule}): {level.status.value}")
-        for d in level.decisions:
-            comment = f' "{d.comment}"' if d.comment else ""
-            lines.append(f"      {d.user} {d.decision.value} at {short_time(d.time)}{comment}")
-    lines += [f"  conflict   {c}" for c in status.conflicts]
-    lines += [f"  notice     {n}" for n in status.notices]
-    return "\n".join(lines)
+    return change_card(status.model_dump(mode="json"))
 
 
 @change_group.command("list")

@@ -227,20 +227,10 @@ idempotency_option = click.option(
 
 def to_json_model(model) -> Any:
     """Pydantic model → JSON-ready data with UTC ISO times."""
-    return _utc(model.model_dump(mode="json"))
+    from itsmflow.app.cards import utc
 
+    return utc(model.model_dump(mode="json"))
 
-def _utc(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _utc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_utc(v) for v in value]
-    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and value[10:11] == "T":
-        try:
-            return iso_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            return value
-    return value
 
 
 def exit_now(code: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.commands import action_commands, start_command, timeline_card
+from cli.commands import action_commands, start_command
 from cli.common import (
     FullHelpGroup,
     ValidationFailed,
@@ -12,7 +12,6 @@ from cli.common import (
     emit_json,
     idempotency_option,
     json_option,
-    short_time,
     show_status,
     to_json_model,
 )
@@ -90,41 +89,10 @@ def show_cmd(incident_id, as_json):
 
 
 def format_incident(status) -> str:
-    from datetime import timedelta
+    """The `show` text (itsmflow.app.cards draws it from JSON; the lean path uses the same)."""
+    from itsmflow.app.cards import incident_card
 
-    from definitions.base import format_hours
-
-    esc = status.escalation
-    if esc.active and esc.next_at:
-        escalation = f"{esc.policy}: step {esc.step} at {short_time(esc.next_at)}"
-    else:
-        escalation = f"{esc.policy or 'none'}: stopped" if esc.policy else "none"
-    ack = f", acknowledged by {status.acknowledged_by} at {short_time(status.acknowledged_at)}" \
-        if status.acknowledged_by else ""
-    rows = [
-        ("state", status.state.value + (" (MAJOR)" if status.major else "")),
-        ("priority", f"{status.priority.value} (impact {status.impact}, urgency {status.urgency})"),
-        ("group", status.assigned_group + ack),
-        ("ci", (status.ci or "-") + (f" → services {', '.join(status.impacted_services)}"
-                                     if status.impacted_services else "")),
-        ("escalation", escalation),
-    ]
-    for clock in status.sla.values():
-        flags = [f for f, on in (("met", clock.met_at), ("paused", clock.paused), ("BREACHED", clock.breached)) if on]
-        target = format_hours(clock.target) if isinstance(clock.target, timedelta) else clock.target
-        rows.append((f"sla {clock.name}", f"{clock.elapsed_percent:.0f}% of {target} ({clock.calendar}), "
-                                          f"due {short_time(clock.due)}" + (f" [{', '.join(flags)}]" if flags else "")))
-    if status.dedup_key:
-        rows.append(("dedup",
-                     f"{status.dedup_key}: {status.dedup_count} event(s), last {short_time(status.last_seen)}"))
-        rows += [("  event", f"{short_time(e.seen_at)} {e.title}") for e in status.recent_events]
-    if status.problem:
-        rows.append(("problem", status.problem))
-    rows += [("workaround", f"{k.workaround} (known error {k.problem_id}: {k.title})") for k in status.known_errors]
-    if status.resolution_code:
-        rows.append(("resolution", status.resolution_code + (f": {status.resolution_notes}"
-                                                             if status.resolution_notes else "")))
-    return timeline_card(status, rows)
+    return incident_card(status.model_dump(mode="json"))
 
 
 @incident_group.command("list")

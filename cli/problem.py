@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import click
 
-from cli.commands import action_commands, start_command, timeline_card
+from cli.commands import action_commands, start_command
 from cli.common import (
     FullHelpGroup,
     actor_option,
     emit_json,
     idempotency_option,
     json_option,
-    short_time,
     show_status,
     to_json_model,
 )
@@ -76,20 +75,10 @@ def show_cmd(problem_id, as_json):
 
 
 def format_problem(status) -> str:
-    rows = [
-        ("state", status.state.value + (f": {status.reason}" if status.reason else "")),
-        ("ci", status.ci),
-        ("opened by", status.opened_by + (" (suggested by recurring incidents)" if status.suggested else "")),
-        ("incidents", ", ".join(status.incidents) or "-"),
-        ("root cause", status.root_cause or "-"),
-        ("workaround", status.workaround or "-"),
-        ("changes", ", ".join(f"{c.id} ({c.outcome or 'open'})" for c in status.changes) or "-"),
-        ("policy", status.policy),
-    ]
-    if status.resolved_at:
-        rows.append(("resolved", short_time(status.resolved_at) + (f": {status.resolution_notes}"
-                                                                   if status.resolution_notes else "")))
-    return timeline_card(status, rows)
+    """The `show` text (itsmflow.app.cards draws it from JSON; the lean path uses the same)."""
+    from itsmflow.app.cards import problem_card
+
+    return problem_card(status.model_dump(mode="json"))
 
 
 @problem_group.command("list")

@@ -161,21 +161,9 @@ def show_text(process: Process, status) -> str:
     fields, and its timeline when it keeps one."""
     if process.show:
         return resolve(process.show)(status)
-    data = status.model_dump(mode="json")
-    lines = [f"{data.get('id', '')}  {data.get('title', '')}".rstrip()]
-    plain = {k: v for k, v in data.items() if k not in ("id", "title", "events", "notices")
-             and isinstance(v, (str, int, float, bool)) and v not in ("", None)}
-    width = max([11, *(len(k) + 2 for k in plain)])
-    lines += [f"  {k:<{width}}{v}" for k, v in plain.items()]
-    lines += [f"  {k:<{width}}{', '.join(map(str, v))}" for k, v in data.items()
-              if isinstance(v, list) and v and all(isinstance(i, (str, int)) for i in v)]
-    events = data.get("events") or []
-    if events:
-        lines.append("  timeline")
-        lines += [f"    {e.get('time', '')}  {e.get('actor', ''):<7} {e.get('action', ''):<15} {e.get('details', '')}"
-                  for e in events]
-    lines += [f"  notice     {n}" for n in data.get("notices") or []]
-    return "\n".join(lines)
+    from itsmflow.app.cards import generic_card
+
+    return generic_card(status.model_dump(mode="json"))
 
 
 __all__ = ["InputError", "act", "action_of", "build_action", "build_start", "named", "parse_fields",
