@@ -10,7 +10,10 @@ COPY definitions ./definitions
 COPY worker ./worker
 COPY cli ./cli
 COPY itsmflow ./itsmflow
-RUN pip install '.[postgres,otel]' \
+# The process packages every worker of the queue runs (a worker refuses a queue where another
+# serves a different set): the example, as `make install` installs it for local workers.
+COPY examples/access-review ./examples/access-review
+RUN pip install '.[postgres,otel]' ./examples/access-review \
     && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && useradd --create-home --uid 10001 itsm \
     && mkdir -p /data && chown itsm /data

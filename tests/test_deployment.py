@@ -124,6 +124,9 @@ def test_dockerfile_copies_every_package_and_installs_postgres_extra():
     for package in top_packages():
         assert f"COPY {package} ./{package}" in dockerfile
     assert "'.[postgres,otel]'" in dockerfile and 'CMD ["itsm", "worker"]' in dockerfile
+    # The image runs the process packages make install installs, or its workers refuse local ones.
+    assert "COPY examples/access-review ./examples/access-review" in dockerfile
+    assert "./examples/access-review" in dockerfile.split("RUN pip install", 1)[1].split("\n", 1)[0]
 
 
 def top_packages() -> list[str]:
