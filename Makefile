@@ -29,6 +29,7 @@ chaos: install
 
 bench: install
 	$(BIN)/python -m bench.incident_week
+	$(BIN)/python -m bench.kit_week
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.cli_read
 
