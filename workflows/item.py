@@ -131,7 +131,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
         while True:
             if self._cancel is not None or any(t.state == TaskState.FAILED for t in self._status.tasks):
                 for handle in self._children.values():
-                    await handle.signal("cancel", self._cancel or "a sibling task failed")
+                    await handle.signal(ManualTaskWorkflow.cancel, self._cancel or "a sibling task failed")
                 if running:
                     await asyncio.gather(*running.values(), return_exceptions=True)
                 return False

@@ -97,8 +97,8 @@ class RequestWorkflow(ProcessWorkflow):
         if self._cancel is not None:
             for ref in self._status.items:
                 if ref.id in self._started and ref.state not in FINAL:
-                    await workflow.get_external_workflow_handle(ref.id).signal("cancel", self._cancel.reason or
-                                                                               f"canceled by {self._cancel.actor}")
+                    reason = self._cancel.reason or f"canceled by {self._cancel.actor}"
+                    await workflow.get_external_workflow_handle(ref.id).signal(ItemWorkflow.cancel, reason)
 
     async def _start(self, ref: ItemRef) -> None:
         plan = next(p for p in self._in.plans if p.id == ref.id)
