@@ -66,7 +66,7 @@ def cpu_seconds(pid: int) -> float:
 
 WORKER_SETTINGS = ("ITSM_MAX_CACHED_WORKFLOWS", "ITSM_MAX_CONCURRENT_WORKFLOW_TASKS", "ITSM_WORKFLOW_TASK_POLLERS",
                    "ITSM_MAX_CONCURRENT_ACTIVITIES", "ITSM_ACTIVITY_TASK_POLLERS", "ITSM_ACTIVITY_THREADS",
-                   "ITSM_STICKY_SCHEDULE_TO_START_TIMEOUT")
+                   "ITSM_STICKY_SCHEDULE_TO_START_TIMEOUT")  # worker/main.py TUNING
 
 
 def stop(worker: subprocess.Popen) -> None:
@@ -237,7 +237,8 @@ async def warm_others(client, ids: list[str], concurrency: int = 50) -> None:
     await asyncio.gather(*(one(run_id) for run_id in ids))
 
 
-async def bare_escalations(client, address: str, offsets: list[float], env: dict) -> tuple[dict, list[str]]:
+async def bare_escalations(client, address: str, offsets: list[float], env: dict,
+                           lead: float) -> tuple[dict, list[str]]:
     """The same burst on bench.bare.BareEscalation, in a worker process of its own with the same
     tuning: a run per offset, its timer due that many seconds after the first one (ours' dues,
     so both bursts are as tight)."""
@@ -248,7 +249,7 @@ async def bare_escalations(client, address: str, offsets: list[float], env: dict
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         count = len(offsets)
-        due = datetime.now(timezone.utc) + timedelta(seconds=20 + count / 50)
+        due = datetime.now(timezone.utc) + timedelta(seconds=lead)
         limit = asyncio.Semaphore(100)
         handles = []
 
@@ -260,6 +261,8 @@ async def bare_escalations(client, address: str, offsets: list[float], env: dict
                                                            task_queue=queue))
 
         await asyncio.gather(*(one(i) for i in range(count)))
+        await until_idle(worker.pid, due - timedelta(seconds=1))
+        assert datetime.now(timezone.utc) < due, "the bare escalations fired before all were open"
         await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds() - 1))
         cpu_before = cpu_seconds(worker.pid)
         # Polled once a second, as ours are (the outbox): a result() per run would hold `count`
@@ -337,7 +340,8 @@ async def main(total: int, escalations: int, cold: bool = False, bare: bool = Tr
             timers, pages, breakdown = await lateness(client, ids)
             if bare:
                 offsets = [(due - breakdown["dues"][0]).total_seconds() for due in breakdown["dues"]]
-                bare_cpu, bare_ids = await bare_escalations(client, server.address, offsets, env)
+                bare_cpu, bare_ids = await bare_escalations(client, server.address, offsets, env,
+                                                            30 + 2 * escalations / rate)
                 _, bare_pages, bare_breakdown = await lateness(client, bare_ids)
         finally:
             if worker is not None:

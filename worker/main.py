@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -104,6 +105,9 @@ TUNING = {
     "ITSM_MAX_CONCURRENT_ACTIVITIES": ("max_concurrent_activities", None),  # SDK: 100
     "ITSM_ACTIVITY_TASK_POLLERS": ("activity_task_pollers", None),  # SDK: 5
     "ITSM_ACTIVITY_THREADS": ("activity_threads", 16),
+    # Seconds a task waits on this worker's sticky queue before the server gives it to any
+    # worker (SDK: 10): past it, a backlog turns into timed-out tasks and full replays.
+    "ITSM_STICKY_SCHEDULE_TO_START_TIMEOUT": ("sticky_schedule_to_start_seconds", None),
 }
 
 
@@ -137,6 +141,9 @@ def tuned_options(options: dict) -> dict:
     for poller in ("workflow_task", "activity_task"):
         if f"{poller}_pollers" in tuning:
             tuning[f"{poller}_poller_behavior"] = PollerBehaviorSimpleMaximum(maximum=tuning.pop(f"{poller}_pollers"))
+    if "sticky_schedule_to_start_seconds" in tuning:
+        tuning["sticky_queue_schedule_to_start_timeout"] = timedelta(
+            seconds=tuning.pop("sticky_schedule_to_start_seconds"))
     tuning.setdefault("activity_executor", ThreadPoolExecutor(max_workers=threads))
     return tuning
 
