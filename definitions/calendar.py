@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, PrivateAttr, model_validator
 
 from definitions.base import Model, TimeZoneName
 from definitions.windows import Weekday
@@ -37,12 +38,34 @@ def _minutes(text: str) -> tuple[int, int]:
     return start, end
 
 
+# always open, timezone, hours by weekday, holidays
+HoursKey = tuple[bool, str, tuple[tuple[str, tuple[str, ...]], ...], frozenset[date]]
+
+
+@lru_cache(maxsize=8192)
+def _open_spans(key: HoursKey, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """Open intervals of local `day` on the calendar `key` (timezone, hours, holidays), in UTC.
+    Pure: the same key and day always give the same spans, so one cache serves every run."""
+    _, zone_name, hours, holidays = key
+    if day in holidays:
+        return ()
+    zone = ZoneInfo(zone_name)
+    spans = []
+    for start, end in sorted(_minutes(r) for r in dict(hours).get(_WEEKDAYS[day.weekday()].value, ())):
+        opens = datetime.combine(day, time(start // 60, start % 60), zone)
+        closes = (datetime.combine(day + timedelta(days=1), time(0), zone) if end == 24 * 60
+                  else datetime.combine(day, time(end // 60, end % 60), zone))
+        spans.append((opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)))
+    return tuple(spans)
+
+
 class BusinessCalendar(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     timezone: TimeZoneName = "UTC"
     always_open: bool = False
     hours: dict[Weekday, list[str]] = {}
     holidays: list[date] = []
+    _hours_key: tuple | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _valid_hours(self) -> "BusinessCalendar":
@@ -55,18 +78,24 @@ class BusinessCalendar(Model):
                     raise ValueError(f"calendar {self.name!r}: {day.value} ranges overlap")
         return self
 
-    def _day(self, day: date) -> list[tuple[datetime, datetime]]:
-        """Open intervals of local `day`, in UTC."""
-        if day in self.holidays:
-            return []
-        zone = ZoneInfo(self.timezone)
-        spans = []
-        for start, end in sorted(_minutes(r) for r in self.hours.get(_WEEKDAYS[day.weekday()], [])):
-            opens = datetime.combine(day, time(start // 60, start % 60), zone)
-            closes = (datetime.combine(day + timedelta(days=1), time(0), zone) if end == 24 * 60
-                      else datetime.combine(day, time(end // 60, end % 60), zone))
-            spans.append((opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)))
-        return spans
+    @property
+    def key(self) -> HoursKey:
+        """What the calendar's arithmetic depends on, hashable (the caches' key). Built once
+        per calendar: kept with the very hours and holidays it was built from, so a copy made
+        with other ones (`model_copy(update=...)`) builds its own."""
+        private = self.__pydantic_private__ or {}
+        kept = private.get("_hours_key")
+        if kept is None or kept[0] is not self.hours or kept[1] is not self.holidays or \
+                kept[2][:2] != (self.always_open, self.timezone):
+            key = (self.always_open, self.timezone, tuple((d.value, tuple(r)) for d, r in sorted(self.hours.items())),
+                   frozenset(self.holidays))
+            kept = private["_hours_key"] = (self.hours, self.holidays, key)
+        return kept[2]
+
+    def _day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """Open intervals of local `day`, in UTC (computed once per calendar and day: every SLA
+        clock's status walks the same days again)."""
+        return _open_spans(self.key, day)
 
     def intervals(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Open intervals ending after `moment`, in order; adjacent ones merged."""
@@ -132,12 +161,29 @@ def business_elapsed(calendar: BusinessCalendar, start: datetime, now: datetime,
     return calendar.business_time_between(start, now) - _paused(calendar, start, now, pauses)
 
 
+_THRESHOLDS: dict[tuple, datetime] = {}
+THRESHOLDS_KEPT = 20_000  # answers kept before the cache starts over (a few MB)
+
+
 def threshold_time(calendar: BusinessCalendar, start: datetime, target: timedelta, pauses: list[Pause],
                    fraction: float) -> datetime | None:
-    """When used/target reaches `fraction`; None while a pause is open (the clock is stopped)."""
+    """When used/target reaches `fraction`; None while a pause is open (the clock is stopped).
+    Pure, so answers are kept: a run's status asks the same of every clock at each workflow
+    task and each query."""
     closed = [(p.start, p.end) for p in pauses if p.end is not None]
     if len(closed) < len(pauses):
         return None
+    key = (calendar.key, start, target, tuple(closed), fraction)
+    found = _THRESHOLDS.get(key)
+    if found is None:
+        if len(_THRESHOLDS) >= THRESHOLDS_KEPT:
+            _THRESHOLDS.clear()
+        found = _THRESHOLDS[key] = _threshold_time(calendar, start, target, closed, fraction)
+    return found
+
+
+def _threshold_time(calendar: BusinessCalendar, start: datetime, target: timedelta,
+                    closed: list[tuple[datetime, datetime]], fraction: float) -> datetime:
     budget, cursor = target * fraction, start
     for paused, resumed in sorted(closed, key=lambda p: p[0]):
         if resumed <= cursor:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import Channel, channel_from_env
 from activities.cmdb import CmdbActivities, seed
@@ -29,6 +28,7 @@ from itsmflow.process import WorkerContext, resolve
 from itsmflow.processes import processes
 from worker.auth import Keyring, StartVerifier, keyring_from_env, worker_client, worker_interceptor
 from worker.bounds import bounds_interceptor
+from worker.runner import ProcessRunner
 
 
 def workflow_classes() -> list:
@@ -87,11 +87,6 @@ def process_activities(context: WorkerContext) -> list:
     return [activity for process in processes(strict=True) if process.activities
             for activity in resolve(process.activities)(context)]
 
-# `from workflows import escalation, sla` re-ran those pure modules in the sandbox for every
-# new run (the package itself is re-imported with the workflow module): name them here.
-PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "definitions", "activities", "itsmflow", "jinja2",
-               "cryptography",
-               "opentelemetry", "workflows.escalation", "workflows.sla")
 
 
 # Worker tuning, each overridable from the environment (unset: the value here).
@@ -216,23 +211,20 @@ def build_worker(
                     *process_activities(WorkerContext(db=db, channel=channel, organisation=org, client=signing)),
                     StartVerifier(keyring).verify_start],
         interceptors=[*options.pop("interceptors", []), bounds_interceptor(), worker_interceptor(keyring)],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=ProcessRunner(),
         **tuned_options(options),
     )
 
 
-def build_replayer():
-    """A Replayer configured exactly like the worker's workflow side (sandbox, interceptors)."""
+def build_replayer(sandbox_all: bool | None = None):
+    """A Replayer configured exactly like the worker's workflow side (runners, interceptors);
+    `sandbox_all`: the built-in processes in the sandbox too (worker/runner.py)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
     return Replayer(
         workflows=workflow_classes(), data_converter=pydantic_data_converter, interceptors=[worker_interceptor(None)],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=ProcessRunner(sandbox_all),
     )
 
 

@@ -12,6 +12,8 @@ from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReus
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from activities.models import NotifyInput, Recipient
     from activities.notify import NotifyActivities
     from definitions.base import format_duration
@@ -84,7 +86,37 @@ def compact_status(status: dict) -> dict:
     return {"value": _compact(status), "events": "tail" if tail else "all"}
 
 
+def compact_model(status: BaseModel) -> dict:
+    """`compact_status(status.model_dump(mode="json"))`, without dumping the part of the
+    timeline it would cut: the publisher builds it once or twice per workflow task, and a
+    long-lived run's timeline is most of its status."""
+    events = getattr(status, "events", None)
+    if not isinstance(events, list) or len(events) <= MEMO_EVENTS:
+        return compact_status(status.model_dump(mode="json"))
+    dumped = status.model_dump(mode="json", exclude={"events"})
+    recent = [event.model_dump(mode="json") if isinstance(event, BaseModel) else event
+              for event in events[-MEMO_EVENTS:]]
+    ordered: dict[str, Any] = {}
+    for name in type(status).model_fields:
+        if name == "events":
+            ordered["events"] = recent
+        elif name in dumped:
+            ordered[name] = dumped[name]
+    ordered.update((name, value) for name, value in dumped.items() if name not in ordered)
+    ordered["events_omitted"] = ordered.get("events_omitted", 0) + len(events) - MEMO_EVENTS
+    return {"value": _compact(ordered), "events": "tail"}
+
+
 def _compact(value):
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MEMO_TEXT else shorten(value, MEMO_TEXT)
+    if kind is dict:
+        return {k: _compact(v) for k, v in value.items()}
+    if kind is list:
+        return [_compact(v) for v in value]
+    if kind is float:
+        return round(value, 1)
     if isinstance(value, str):
         return shorten(value, MEMO_TEXT)
     if isinstance(value, float):
@@ -182,7 +214,7 @@ class ProcessWorkflow:
     def _status_to_publish(self) -> bool:
         if self._blocked_on is not None and self._blocked_on():
             return False  # the main loop wakes with this: publish what it leads to
-        current = {**compact_status(self.status().model_dump(mode="json")), "actions": self.pending_actions()}
+        current = {**compact_model(self.status()), "actions": self.pending_actions()}
         if current == self._published_status:
             return False
         self._published_status = current

@@ -272,12 +272,14 @@ class IncidentWorkflow(IncidentUpdates, IncidentProblems, SettleUpdate, ProcessW
 
     @workflow.query
     def status(self) -> IncidentStatus:
-        status = self._status.model_copy(deep=True)
-        now = workflow.now()
-        for clock in status.sla.values():
-            sla.refresh(clock, self._policy.calendar(clock.calendar), status.opened_at, status.pauses, now)
-        status.notices = [*self._status.notices, *self._notices]
-        return status
+        # A shallow copy: what this changes is copied (the clocks) or replaced (the notices); the
+        # rest is serialized before the run moves on (a query's or update's result, the memo).
+        now, clocks = workflow.now(), {}
+        for name, kept in self._status.sla.items():
+            clock = clocks[name] = kept.model_copy()
+            sla.refresh(clock, self._policy.calendar(clock.calendar), self._status.opened_at, self._status.pauses,
+                        now)
+        return self._status.model_copy(update={"sla": clocks, "notices": [*self._status.notices, *self._notices]})
 
     async def _settle(self) -> IncidentStatus:
         self._dirty = True

@@ -149,9 +149,7 @@ class ProblemWorkflow(ProblemUpdates, SettleUpdate, ProcessWorkflow):
 
     @workflow.query
     def status(self) -> ProblemStatus:
-        status = self._status.model_copy(deep=True)
-        status.notices = [*self._status.notices, *self._notices]
-        return status
+        return self._status.model_copy(update={"notices": [*self._status.notices, *self._notices]})
 
     async def _settle(self) -> ProblemStatus:
         self._dirty = True

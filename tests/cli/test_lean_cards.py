@@ -27,7 +27,7 @@ from itsmflow.app.lean_read import LeanRead
 from itsmflow.app.ops import Read
 from itsmflow.process import resolve
 from itsmflow.processes import named
-from workflows.base import compact_status
+from workflows.base import compact_model, compact_status
 
 PROCESSES = {declared["name"]: (prefix, resolve(named(declared["name"]).status))
              for prefix, declared in shapes.PROCESSES.items()}
@@ -196,6 +196,25 @@ def test_the_memo_is_lossless_only_when_it_holds_the_whole_status(data, long_tex
     published = compact_status(status)
     if lean_read._lossless(published):
         assert published["value"] == status
+
+
+@quick
+@given(data=st.data(), long_text=st.text(min_size=495, max_size=505), events=st.integers(0, 14))
+def test_the_publisher_compacts_the_model_as_the_full_dump_would(data, long_text, events):
+    """compact_model (the memo publisher's, which dumps only the timeline's tail) gives the
+    same dict, in the same key order, as compact_status over the whole status."""
+    prefix, model = PROCESSES[data.draw(st.sampled_from(sorted(PROCESSES)))]
+    status = data.draw(models(model))
+    if "title" in model.model_fields:
+        status = status.model_copy(update={"title": data.draw(st.sampled_from([status.title, long_text]))})
+    if "events" in model.model_fields:
+        event_type = get_args(model.model_fields["events"].annotation)[0]
+        timeline = [event_type(time=datetime(2030, 1, 1, tzinfo=timezone.utc), actor=f"a{n}", action="b",
+                               details=long_text if n % 3 else "") for n in range(events)]
+        status = status.model_copy(update={"events": timeline, "events_omitted": data.draw(st.integers(0, 3))})
+    expected = compact_status(status.model_dump(mode="json"))
+    published = compact_model(status)
+    assert published == expected and json.dumps(published) == json.dumps(expected)
 
 
 def test_the_generated_shapes_are_the_models_and_declarations():

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from definitions.calendar import BusinessCalendar, Pause, business_elapsed, due_time, percent_used, threshold_time
+from definitions.windows import Weekday
 
 UTC = timezone.utc
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -144,3 +145,19 @@ def test_invalid_calendars(hours, message):
 
 def test_zoneinfo_used_is_the_calendar_zone():
     assert ZoneInfo(OFFICE.timezone) == ZoneInfo("UTC")
+
+
+def test_kept_answers_follow_the_calendar_they_were_asked_of():
+    """The calculator keeps its answers (thresholds, open hours by day): a copy of a calendar
+    with other hours, holidays or timezone, asked the same question after the original, gets
+    its own answer, not the original's."""
+    start = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)  # Friday 16:00
+    assert due_time(OFFICE, start, 2 * H, []) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)  # Mon 7th a holiday
+    assert due_time(OFFICE.model_copy(update={"holidays": []}), start, 2 * H, []) == \
+        datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    later = OFFICE.model_copy(update={"hours": {Weekday(d): ["10:00-17:00"] for d in WEEKDAYS}})
+    assert due_time(later, start, 2 * H, []) == datetime(2026, 12, 8, 11, 0, tzinfo=UTC)
+    east = OFFICE.model_copy(update={"timezone": "Asia/Tokyo"})
+    assert due_time(east, start, 2 * H, []) != due_time(OFFICE, start, 2 * H, [])
+    assert due_time(OFFICE.model_copy(update={"always_open": True}), start, 2 * H, []) == start + 2 * H
+    assert due_time(OFFICE, start, 2 * H, []) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)

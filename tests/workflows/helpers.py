@@ -314,15 +314,13 @@ def worker_with(env, task_queue, activities):
     from concurrent.futures import ThreadPoolExecutor
 
     from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from worker.main import PASSTHROUGH, workflow_classes
+    from worker.main import workflow_classes
+    from worker.runner import ProcessRunner
 
     return Worker(
         env.client, task_queue=task_queue, workflows=workflow_classes(), activities=activities,
-        activity_executor=ThreadPoolExecutor(max_workers=4),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
+        activity_executor=ThreadPoolExecutor(max_workers=4), workflow_runner=ProcessRunner(),
     )
 
 

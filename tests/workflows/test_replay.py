@@ -25,7 +25,10 @@ def test_histories_are_recorded():
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_history_replays(path: Path):
-    replayer = build_replayer()
+@pytest.mark.parametrize("sandbox_all", [False, True], ids=["as-deployed", "in-sandbox"])
+async def test_history_replays(path: Path, sandbox_all: bool):
+    """As the worker runs it (the built-ins outside the sandbox) and with every process in the
+    SDK's sandbox, whose restrictions then apply to the built-in workflow modules too."""
+    replayer = build_replayer(sandbox_all)
     result = await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
     assert result.replay_failure is None
