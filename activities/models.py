@@ -21,6 +21,9 @@ class NotifyInput(BaseModel):
     template: str
     recipients: list[Recipient]
     context: dict
+    # When the run asked for it, on the run's clock (a fake one under time skipping, where a
+    # local activity's own times are the worker's wall clock). None from runs started before.
+    decided_at: datetime | None = None
 
 
 class NotifyResult(BaseModel):

@@ -115,14 +115,14 @@ class NotifyActivities:
         recipients = [r.email for r in request.recipients]
         if recipients:
             message = Message(key=request.key, message_id=mid, to=recipients, subject=subject, text=text, html=html,
-                              headers={"X-Itsm-Key": one_line(request.key, 500)})
+                              headers={"X-Itsm-Key": one_line(request.key, 500)}, decided_at=request.decided_at)
             try:
                 self.channel.send(message)
             except ValueError as err:  # a header the mail library refuses: the safe form goes out instead
                 subject, text, html = fallback(request, f"{type(err).__name__}: {err}")
                 try:
                     self.channel.send(Message(key=request.key, message_id=mid, to=recipients, subject=subject,
-                                              text=text, html=html, headers={}))
+                                              text=text, html=html, headers={}, decided_at=request.decided_at))
                 except ValueError as again:
                     raise ApplicationError(f"notification {request.key} cannot be sent: {again}",
                                            type=NOTIFICATION_REJECTED) from None

@@ -3,6 +3,7 @@ workflow sandbox's per-run import costs them no more than it costs our workflows
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
@@ -13,26 +14,32 @@ def bare_side_effect(step: str) -> str:
     return step
 
 
-@workflow.defn
-class BareIncident:
-    """Ours in shape: three activities at open (the CI's known errors and problem, the opened
-    notice, the on-call page), updates ack and resolve, two activities after (CMDB record,
-    resolved notice); like ours, the open and resolve calls return once those activities are
-    done (the settled state)."""
+class _BareShape:
+    """Ours in shape: at open, the CI's known errors then the opened notice, beside the first
+    on-call page; updates ack and resolve; at resolve, the CMDB record and the resolved notice;
+    the open (settle) and resolve calls return once those are done (the settled state)."""
+
+    local = True
 
     def __init__(self) -> None:
         self.opened = self.resolved = self.done = False
 
-    @workflow.run
-    async def run(self, incident_id: str) -> str:
-        options = dict(start_to_close_timeout=timedelta(seconds=30))
-        await workflow.execute_activity(bare_side_effect, "ci", **options)
-        await workflow.execute_activity(bare_side_effect, "opened", **options)
-        await workflow.execute_activity(bare_side_effect, "page", **options)
+    async def _step(self, step: str) -> None:
+        if self.local:
+            await workflow.execute_local_activity(bare_side_effect, step, start_to_close_timeout=timedelta(seconds=30))
+        else:
+            await workflow.execute_activity(bare_side_effect, step, start_to_close_timeout=timedelta(seconds=30))
+
+    async def _opened(self) -> None:
+        await self._step("ci")
+        await self._step("opened")
+
+    async def _run(self, incident_id: str) -> str:
+        await asyncio.gather(self._opened(), self._step("page"))
         self.opened = True
         await workflow.wait_condition(lambda: self.resolved)
-        await workflow.execute_activity(bare_side_effect, "record", **options)
-        await workflow.execute_activity(bare_side_effect, "notify", **options)
+        await self._step("record")
+        await self._step("notify")
         self.done = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return incident_id
@@ -51,6 +58,28 @@ class BareIncident:
         self.resolved = True
         await workflow.wait_condition(lambda: self.done)
         return "resolved"
+
+
+@workflow.defn
+class BareIncident(_BareShape):
+    """The fair baseline: ours in shape, with the five side effects as local activities, as
+    ours runs them (`itsm-baseline-2`)."""
+
+    @workflow.run
+    async def run(self, incident_id: str) -> str:
+        return await self._run(incident_id)
+
+
+@workflow.defn
+class BareRemoteIncident(_BareShape):
+    """The same shape with the five side effects as (remote) activities, as ours ran them on
+    `itsm-baseline-1`: the fair baseline until 2026-12-04, kept for comparison."""
+
+    local = False
+
+    @workflow.run
+    async def run(self, incident_id: str) -> str:
+        return await self._run(incident_id)
 
 
 @workflow.defn

@@ -13,7 +13,7 @@ import signal
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.bare import BareEscalation, BareIncident, BareWeek, MinimalIncident, bare_side_effect
+from bench.bare import BareEscalation, BareIncident, BareRemoteIncident, BareWeek, MinimalIncident, bare_side_effect
 from worker.main import tuned_options
 
 
@@ -22,7 +22,7 @@ async def main(address: str, task_queue: str) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    workflows = [BareIncident, MinimalIncident, BareWeek, BareEscalation]
+    workflows = [BareIncident, BareRemoteIncident, MinimalIncident, BareWeek, BareEscalation]
     async with Worker(client, task_queue=task_queue, workflows=workflows, activities=[bare_side_effect],
                       **tuned_options({})):
         await stop.wait()

@@ -1,14 +1,17 @@
 """Incidents opened → acknowledged → resolved per second through our worker, against two
 bare Temporal baselines on the same embedded dev server in the same run:
 
-- fair (bench.bare.BareIncident): ours in shape, the same five activities and the updates
-  settle (with the start), acknowledge and resolve, open and resolve returning once their
-  activities are done;
+- fair (bench.bare.BareIncident): ours in shape, the same five side effects as local
+  activities (as ours runs them on `itsm-baseline-2`) and the updates settle (with the
+  start), acknowledge and resolve, open and resolve returning once their side effects are done;
 - minimal (bench.bare.MinimalIncident): a plain start, updates ack and resolve, two
-  activities (the page at open, the record at resolve).
+  activities (the page at open, the record at resolve);
+- and, for comparison with earlier figures, fair_remote (bench.bare.BareRemoteIncident): the
+  fair shape with (remote) activities, as ours ran them on `itsm-baseline-1`.
 
-Prints both ratios (targets: ours >= 0.8x minimal, >= 0.9x fair) and the history events of
-one run of each, with a breakdown of ours by event type and by step.
+Prints the ratios (targets: ours >= 0.8x minimal, >= 0.9x fair) and the history events of
+one run of each, with a breakdown of ours by event type and by step, and the CPU per incident
+of this process (the client and the workers) and of the dev server.
 
     .venv/bin/python -m bench.throughput [--incidents 60] [--concurrency 20] [--rounds 10]"""
 
@@ -31,7 +34,7 @@ from temporalio.worker import Worker
 
 from activities.channels import OutboxChannel
 from activities.db import Database
-from bench.bare import BareIncident, MinimalIncident, bare_side_effect
+from bench.bare import BareIncident, BareRemoteIncident, MinimalIncident, bare_side_effect
 from itsmflow.app import incident_ops
 from itsmflow.app.incident_submit import build_incident
 from worker.connect import connect
@@ -59,8 +62,9 @@ async def run_ours(client, queue: str, count: int, concurrency: int, ids: list[s
     return count / (time.perf_counter() - began)
 
 
-async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
-    """The fair baseline: update-with-start of settle, then acknowledge and resolve."""
+async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[str],
+                   shape: type = BareIncident) -> float:
+    """The fair baselines: update-with-start of settle, then acknowledge and resolve."""
     from temporalio.client import WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
 
@@ -69,17 +73,21 @@ async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[s
     async def one(index: int) -> None:
         async with limit:
             workflow_id = f"bare-{uuid.uuid4()}"
-            start = WithStartWorkflowOperation(BareIncident.run, workflow_id, id=workflow_id, task_queue=queue,
+            start = WithStartWorkflowOperation(shape.run, workflow_id, id=workflow_id, task_queue=queue,
                                                id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
-            await client.execute_update_with_start_workflow(BareIncident.settle, start_workflow_operation=start)
+            await client.execute_update_with_start_workflow(shape.settle, start_workflow_operation=start)
             handle = client.get_workflow_handle(workflow_id)
-            await handle.execute_update(BareIncident.acknowledge, "frank")
-            await handle.execute_update(BareIncident.resolve, "frank")
+            await handle.execute_update(shape.acknowledge, "frank")
+            await handle.execute_update(shape.resolve, "frank")
             ids.append(workflow_id)
 
     began = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(count)))
     return count / (time.perf_counter() - began)
+
+
+async def run_bare_remote(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
+    return await run_bare(client, queue, count, concurrency, ids, BareRemoteIncident)
 
 
 async def run_minimal(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
@@ -100,7 +108,13 @@ async def run_minimal(client, queue: str, count: int, concurrency: int, ids: lis
     return count / (time.perf_counter() - began)
 
 
-RUNNERS = {"ours": run_ours, "fair": run_bare, "minimal": run_minimal}
+RUNNERS = {"ours": run_ours, "fair": run_bare, "minimal": run_minimal, "fair_remote": run_bare_remote}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def event_name(event) -> str:
@@ -171,19 +185,23 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
                     Worker(client, task_queue=queues["fair"], workflows=[BareIncident], activities=[bare_side_effect],
                            activity_executor=ThreadPoolExecutor(16)), \
                     Worker(client, task_queue=queues["minimal"], workflows=[MinimalIncident],
+                           activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)), \
+                    Worker(client, task_queue=queues["fair_remote"], workflows=[BareRemoteIncident],
                            activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)):
                 for name, runner in RUNNERS.items():  # warm up all three
                     await runner(client, queues[name], 5, concurrency, [])
                 rates: dict[str, list[float]] = {name: [] for name in RUNNERS}
                 cpu: dict[str, list[float]] = {name: [] for name in RUNNERS}  # this process: client + the workers
+                server_cpu: dict[str, list[float]] = {name: [] for name in RUNNERS}  # the dev server
                 ids: dict[str, list[str]] = {name: [] for name in RUNNERS}
                 names = list(RUNNERS)
                 for round_number in range(rounds):  # rotate the order, so server growth hits all alike
                     shift = round_number % len(names)
                     for name in names[shift:] + names[:shift]:
-                        began = time.process_time()
+                        began, server_began = time.process_time(), cpu_seconds(process.pid)
                         rates[name].append(await RUNNERS[name](client, queues[name], count, concurrency, ids[name]))
                         cpu[name].append((time.process_time() - began) / count * 1000)
+                        server_cpu[name].append((cpu_seconds(process.pid) - server_began) / count * 1000)
                 events = await histories(client, {name: ids[name][-1] for name in RUNNERS})
         finally:
             server.stop()
@@ -198,22 +216,31 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
             "ratio_ours_over_minimal": round(median["ours"] / median["minimal"], 2),
             "ratio_ours_over_fair": round(median["ours"] / median["fair"], 2),
             "round_ratios_over_minimal": paired("minimal"), "round_ratios_over_fair": paired("fair"),
+            "ratio_ours_over_fair_remote": round(median["ours"] / median["fair_remote"], 2),
+            "fair_remote_per_second": round(median["fair_remote"], 1),
             "python_cpu_ms_per_incident": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
+            "server_cpu_ms_per_incident": {name: round(statistics.median(values), 1)
+                                           for name, values in server_cpu.items()},
             "history_events_per_run": {name: h["events"] for name, h in events.items()},
             "history_note": "ours is still open when resolve returns (resolved, waiting out the reopen window); "
-                            "fair and minimal have ended",
+                            "the baselines have ended",
             "ours_events_by_type": events["ours"]["by_type"], "ours_events_by_step": events["ours"]["by_step"],
             "fair_events_by_type": events["fair"]["by_type"], "minimal_events_by_type": events["minimal"]["by_type"],
+            "fair_remote_events_by_type": events["fair_remote"]["by_type"],
             "targets": "ours >= 0.8x minimal, ours >= 0.9x fair"}
 
 
 def summary(outcome: dict) -> str:
     events = outcome["history_events_per_run"]
     lines = [f"ours {outcome['itsm_incidents_per_second']}/s, fair {outcome['fair_per_second']}/s, "
-             f"minimal {outcome['minimal_per_second']}/s",
+             f"minimal {outcome['minimal_per_second']}/s, fair_remote {outcome['fair_remote_per_second']}/s",
              f"ours / minimal = {outcome['ratio_ours_over_minimal']}x (target >= 0.8x), "
-             f"ours / fair = {outcome['ratio_ours_over_fair']}x (target >= 0.9x)",
-             f"history events per run: ours {events['ours']}, fair {events['fair']}, minimal {events['minimal']}",
+             f"ours / fair = {outcome['ratio_ours_over_fair']}x (target >= 0.9x), "
+             f"ours / fair_remote = {outcome['ratio_ours_over_fair_remote']}x",
+             "CPU ms per incident, this process / the dev server: " + ", ".join(
+                 f"{name} {outcome['python_cpu_ms_per_incident'][name]} / {outcome['server_cpu_ms_per_incident'][name]}"
+                 for name in RUNNERS),
+             "history events per run: " + ", ".join(f"{name} {count}" for name, count in events.items()),
              "ours by step: " + ", ".join(f"{k} {v}" for k, v in outcome["ours_events_by_step"].items()),
              "ours by type:", *(f"  {n:3d} {kind}" for kind, n in outcome["ours_events_by_type"].items())]
     return "\n".join(lines)

@@ -9,7 +9,14 @@ from typing import Any, Awaitable, Callable, NoReturn, TypedDict, TypeVar, overl
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -20,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.org import Organisation
     from definitions.text import shorten
     from itsmflow.errors import NOTIFICATION_REJECTED, REFUSED, WEBHOOK_REJECTED, WRONG_STATE
-    from workflows.patches import baseline, patched
+    from workflows.patches import baseline, local_side_effects, patched
     from workflows.search_attributes import keys as _search_attribute_keys
     from workflows.side_effects import Notify
 
@@ -47,6 +54,13 @@ CMDB_OPTIONS = ActivityOptions(
                              maximum_attempts=10),
 )
 CMDB_PAUSE = timedelta(minutes=10)
+# Runs on `itsm-baseline-2` send notifications and call the CMDB as a local activity first
+# (ProcessWorkflow._local_first): short, idempotent (the notification ledger, the CMDB's
+# keys), run by the worker in the workflow task that asks for it, with no activity task to
+# schedule, dispatch and complete. One attempt (LOCAL_ATTEMPT): when it fails, the call is
+# made again as an activity with the full retry policy, so an outage shows as a
+# pending activity with its attempts and last failure (`itsm runs show`), as it did before.
+LOCAL_ATTEMPT = RetryPolicy(maximum_attempts=1)
 ParamT = TypeVar("ParamT")
 ResultT = TypeVar("ResultT")
 
@@ -275,13 +289,11 @@ class ProcessWorkflow:
         key = f"{workflow.info().workflow_id}:{step}"
         message = NotifyInput(
             key=key, template=f"{self._template_folder()}/{template}", recipients=recipients,
-            context={**self._notify_context(), **(extra or {})},
+            context={**self._notify_context(), **(extra or {})}, decided_at=workflow.now(),
         )
+        summary = f"notify {', '.join(to)}: {template.replace('_', ' ')}"
         try:
-            await workflow.execute_activity_method(
-                NotifyActivities.notify, message,
-                summary=f"notify {', '.join(to)}: {template.replace('_', ' ')}", **NOTIFY_OPTIONS,
-            )
+            await self._local_first(NotifyActivities.notify, message, summary, NOTIFY_OPTIONS)
         except ActivityError as err:
             cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
             self._notices.append(f"notification {step} to {', '.join(to)} failed: {cause}")
@@ -299,7 +311,7 @@ class ProcessWorkflow:
         after CMDB_PAUSE, until the CMDB answers; an error not worth retrying is raised."""
         while True:
             try:
-                return await workflow.execute_activity_method(activity, arg, summary=summary, **CMDB_OPTIONS)
+                return await self._local_first(activity, arg, summary, CMDB_OPTIONS)
             except ActivityError as err:
                 if err.retry_state != RetryState.MAXIMUM_ATTEMPTS_REACHED:
                     raise
@@ -308,6 +320,22 @@ class ProcessWorkflow:
                                      f"({cause}); trying again at "
                                      f"{self.spell_time(workflow.now() + CMDB_PAUSE)}")
                 await workflow.sleep(CMDB_PAUSE, summary=f"the CMDB to recover: {summary}")
+
+    async def _local_first(self, activity: Callable[[Any, Any], Any], arg: Any, summary: str,
+                           options: ActivityOptions) -> Any:
+        """Run `activity` with `options`: on `itsm-baseline-2`, one attempt as a local activity
+        first; when that fails (for whatever reason: the activity decides again), as an
+        activity with the full retry policy. Raises that activity's ActivityError."""
+        if local_side_effects():
+            try:
+                return await workflow.execute_local_activity_method(
+                    activity, arg, summary=summary, start_to_close_timeout=options["start_to_close_timeout"],
+                    retry_policy=LOCAL_ATTEMPT)
+            except FailureError as err:  # the SDK raises a local attempt's own failure, unwrapped
+                if isinstance(err, CancelledError):
+                    raise
+                workflow.logger.info("%s: the local attempt failed (%s); retrying as an activity", summary, err)
+        return await workflow.execute_activity_method(activity, arg, summary=summary, **options)
 
     async def send(self, notice: Notify) -> None:
         """Run a queued notification (see workflows/side_effects.py)."""

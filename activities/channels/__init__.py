@@ -8,6 +8,7 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ class Message:
     text: str
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    decided_at: datetime | None = None  # when the run asked for it, on its clock (NotifyInput)
 
 
 class Channel(Protocol):

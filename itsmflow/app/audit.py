@@ -24,6 +24,42 @@ async def _summary(client, event) -> str:
     return str(values[0]) if values else ""
 
 
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+# The worker's own local activity (the start's verdict under ITSM_AUTH): the row for the start
+# says whether it was verified.
+UNLISTED_ACTIVITIES = {"verify_start"}
+
+
+def local_activity(event) -> dict | None:
+    """What a local activity's marker records of it (`activity_type`, `attempt`, ...), or
+    None for any other event. Runs on `itsm-baseline-2`
+    send notifications and call the CMDB this way (workflows/patches.py)."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
+        return None
+    payload = attrs.details["data"].payloads[0]
+    try:  # written by the SDK's core as plain JSON, never through the payload codec
+        data = json.loads(payload.data)
+    except ValueError:
+        return {"activity_type": "local activity"}
+    return data if isinstance(data, dict) else {"activity_type": "local activity"}
+
+
+def activity_types(events) -> list[str]:
+    """The activities a history ran, in order: scheduled ones and local ones (by their
+    markers), but the worker's start verdict. A local attempt that failed and was made again
+    as an activity (workflows/base.py, `_local_first`) counts twice."""
+    names = []
+    for event in events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif (data := local_activity(event)) is not None and data.get("activity_type") not in UNLISTED_ACTIVITIES:
+            names.append(str(data.get("activity_type", "local activity")))
+    return names
+
+
 def _row(moment: datetime, actor: str, action: str, details: str, verified: bool = False, channel: str = "") -> dict:
     row = {"time": moment, "actor": actor, "action": action, "details": details}
     if verified:
@@ -143,6 +179,14 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
+        elif kind == E.EVENT_TYPE_MARKER_RECORDED and (local := local_activity(event)) is not None:
+            name = str(local.get("activity_type", "local activity"))
+            if name in UNLISTED_ACTIVITIES:
+                continue
+            attrs = event.marker_recorded_event_attributes
+            rows.append(_row(moment, "system", name, await _summary(client, event)))
+            if attrs.HasField("failure"):  # a retry, if any, follows as an activity
+                rows.append(_row(moment, "system", "attempt failed", await failure_message(client, attrs.failure)))
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             failure = event.activity_task_failed_event_attributes.failure
             rows.append(_row(moment, "system", "activity failed", await failure_message(client, failure)))

@@ -69,7 +69,7 @@ class Outbox:
             self.fail_times -= 1
             raise ConnectionError("channel down")
         self.sent.append(message)
-        self.times.append(_scheduled_at())
+        self.times.append(message.decided_at or _scheduled_at())
 
     def keys(self) -> list[str]:
         """The steps sent (`opened`, `escalation.1.step2`, ...), in order."""
@@ -101,7 +101,8 @@ class Outbox:
 
 
 def _scheduled_at() -> datetime | None:
-    """When the notify activity was scheduled, on the server's clock (a fake one under test)."""
+    """When the notify activity was scheduled, on the server's clock (a fake one under test):
+    for a notification from a run started before `decided_at` was sent with it."""
     from temporalio import activity
 
     try:

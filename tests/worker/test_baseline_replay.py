@@ -1,5 +1,6 @@
-"""Runs on the patch baseline (workflows/patches.py) record one patch marker, and a start
-gets its verdict (the `verify_start` local activity) only under ITSM_AUTH. Either history
+"""Runs on the patch baseline (workflows/patches.py) record one patch marker, a start gets
+its verdict (the `verify_start` local activity) only under ITSM_AUTH, and notifications and
+CMDB calls run as local activities (`itsm-baseline-2`). Either history
 replays whether or not the replaying worker has ITSM_AUTH: the markers, not the worker's
 configuration, decide the path."""
 
@@ -10,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from itsmflow.app import incident_ops
-from itsmflow.app.audit import patch_markers
+from itsmflow.app.audit import activity_types, local_activity, patch_markers
 from itsmflow.app.incident_submit import build_incident
 from tests.worker.auth_helpers import generate_key_pem, keyring, signed_client
 from worker.auth import Signer
@@ -53,10 +54,13 @@ async def test_baseline_histories_replay_with_and_without_auth(live, task_queue,
         incident_id = await lifecycle(client("erin"), client("frank"), task_queue)
         tracked.append(incident_id)
         history = await live.client.get_workflow_handle(incident_id).fetch_history()
-    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
-               if e.HasField("marker_recorded_event_attributes")]
+    local = [data["activity_type"] for e in history.events if (data := local_activity(e)) is not None]
     assert patch_markers(history) == ({BASELINE, "itsm-verified-every-start"} if under_auth else {BASELINE})
-    assert markers.count("core_local_activity") == (1 if under_auth else 0)  # the start's verdict
+    assert local.count("verify_start") == (1 if under_auth else 0)  # the start's verdict
+    # On itsm-baseline-2 the notifications and CMDB calls are local activities: none scheduled.
+    assert [name for name in local if name != "verify_start"] == activity_types(history.events) == [
+        "incident_on_ci", "notify", "notify", "record_incident", "notify"]
+    assert not any(e.HasField("activity_task_scheduled_event_attributes") for e in history.events)
     recorded = WorkflowHistory.from_json(incident_id, history.to_json())
     for replayer in (build_replayer(), replayer_with(keys)):
         await replayer.replay_workflow(recorded)

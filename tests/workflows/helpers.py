@@ -232,14 +232,10 @@ async def fired_timers(env, change_id) -> list[tuple[timedelta, datetime]]:
 
 
 async def activity_types(env, change_id) -> list[str]:
-    """Names of the activities the run scheduled, in order."""
-    from temporalio.api.enums.v1 import EventType
+    """Names of the activities the run ran (scheduled or local), in order."""
+    from itsmflow.app.audit import activity_types as ran
 
-    return [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in await history_events(env, change_id)
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
+    return ran(await history_events(env, change_id))
 
 
 def rows(db, sql: str, params: tuple = ()) -> list[tuple]:
