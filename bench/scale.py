@@ -162,6 +162,20 @@ async def wait_for_notices(path: Path, wanted, count: int, timeout: float) -> No
         await asyncio.sleep(1)
 
 
+def is_page(event) -> bool:
+    """The escalation page: an activity scheduled with the page's key in its input, or (a run on
+    `itsm-baseline-2`) a local activity whose result names that key. A local page's marker is
+    recorded when the workflow task that ran it completes, as a scheduled activity's event is."""
+    from itsmflow.app.audit import local_activity
+
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        return f":{PAGE}".encode() in event.activity_task_scheduled_event_attributes.input.payloads[0].data
+    if local_activity(event) is None:
+        return False
+    result = event.marker_recorded_event_attributes.details.get("result")
+    return result is not None and bool(result.payloads) and f":{PAGE}".encode() in result.payloads[0].data
+
+
 async def lateness(client, ids: list[str]) -> tuple[list[float], list[float], dict]:
     """Per fired timer: fired − due. Per escalation page: scheduled − due of the timer that woke
     it, and its parts: the workflow task after the timer (fired → scheduled → started →
@@ -199,8 +213,8 @@ async def lateness(client, ids: list[str]) -> tuple[list[float], list[float], di
                 task["started"] = moment
             elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 task["completed"] = moment
-            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                if f":{PAGE}".encode() in event.activity_task_scheduled_event_attributes.input.payloads[0].data:
+            elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_MARKER_RECORDED):
+                if is_page(event):
                     pages.append((moment - due).total_seconds())
                     dues.append(due)
                     if fired is not None and first_scheduled is not None and len(task) == 3:

@@ -184,6 +184,7 @@ class ProcessWorkflow:
     _publishes_status = False
     _spells_durations = False
     _published_status: dict | None = None
+    _local_attempts = 0  # local activities in flight (they finish within the workflow task)
 
     def _init_base(self) -> None:
         baseline()  # first: the run's one patch marker, before any other (workflows/patches.py)
@@ -228,6 +229,8 @@ class ProcessWorkflow:
     def _status_to_publish(self) -> bool:
         if self._blocked_on is not None and self._blocked_on():
             return False  # the main loop wakes with this: publish what it leads to
+        if self._local_attempts:
+            return False  # done within this workflow task: publish what it leads to
         current = {**compact_model(self.status()), "actions": self.pending_actions()}
         if current == self._published_status:
             return False
@@ -327,6 +330,7 @@ class ProcessWorkflow:
         first; when that fails (for whatever reason: the activity decides again), as an
         activity with the full retry policy. Raises that activity's ActivityError."""
         if local_side_effects():
+            self._local_attempts += 1
             try:
                 return await workflow.execute_local_activity_method(
                     activity, arg, summary=summary, start_to_close_timeout=options["start_to_close_timeout"],
@@ -335,6 +339,8 @@ class ProcessWorkflow:
                 if isinstance(err, CancelledError):
                     raise
                 workflow.logger.info("%s: the local attempt failed (%s); retrying as an activity", summary, err)
+            finally:
+                self._local_attempts -= 1
         return await workflow.execute_activity_method(activity, arg, summary=summary, **options)
 
     async def send(self, notice: Notify) -> None:

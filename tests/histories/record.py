@@ -97,6 +97,15 @@ async def _incident_lifecycle(env, tq):
     return status.id
 
 
+async def _incident_notice_retried(env, tq):
+    """The lifecycle with the channel down for one send: that notification's local attempt
+    fails, and it goes out as an activity."""
+    return await _incident_lifecycle(env, tq)
+
+
+_incident_notice_retried.fail_times = 1  # type: ignore[attr-defined]
+
+
 async def _incident_reassigned_major(env, tq):
     from itsmflow.app import incident_ops
     from itsmflow.app.incident_submit import build_incident
@@ -354,19 +363,35 @@ SCENARIOS = {
     "baseline-request-db-read-task-failed": _request_task_failed,
     # Release management (`change-release` on the change): a no-go, then a go where B fails.
     "release": _release_no_go_then_failed,
+    # Recorded on `itsm-baseline-2`: notifications and CMDB calls as local activities, and one
+    # whose local attempt fails and is made again as an activity.
+    "local-change-low-risk-closed": _low_risk_closed,
+    "local-change-canceled-while-scheduled": _canceled_while_scheduled,
+    "local-incident-p2-ack-hold-resolve-autoclose": _incident_lifecycle,
+    "local-incident-reassigned-major-escalated": _incident_reassigned_major,
+    "local-incident-notice-retried": _incident_notice_retried,
+    "local-problem-suggested-known-error-fixed": _problem_suggested_known_error_fixed,
+    "local-request-laptop": _request_laptop,
+    "local-request-db-read-task-failed": _request_task_failed,
+    "local-release": _release_no_go_then_failed,
+    "local-incident-deduplicated-reopened": _incident_deduplicated_reopened,
 }
 
 
 async def record_scenarios(only: str = "") -> None:
-    env = await start_time_skipping()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, scenario in SCENARIOS.items():
-                if not name.startswith(only):
-                    continue
+    """Each scenario on a time-skipping server of its own: the Java test server stops skipping
+    time for good once a parent ends while an abandoned child runs on (a router and its
+    incident, an incident and the problem it started), which would stall every later one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, scenario in SCENARIOS.items():
+            if not name.startswith(only):
+                continue
+            env = await start_time_skipping()
+            try:
                 tq = f"record-{uuid.uuid4()}"
                 db = Database(f"sqlite:///{tmp}/{name}.sqlite3")
-                async with running_worker(env, tq, db, RecordingChannel()):
+                channel = RecordingChannel(fail_times=getattr(scenario, "fail_times", 0))
+                async with running_worker(env, tq, db, channel):
                     recorded = await scenario(env, tq)
                     runs = recorded if isinstance(recorded, dict) else {"": recorded}
                     for suffix, workflow_id in runs.items():
@@ -374,8 +399,8 @@ async def record_scenarios(only: str = "") -> None:
                         label = f"{name}-{suffix}" if suffix else name
                         (FOLDER / f"{label}.json").write_text(history.to_json())
                         print(f"recorded {label} ({len(history.events)} events)")
-    finally:
-        await env.shutdown()
+            finally:
+                await env.shutdown()
 
 
 async def record_from_server(workflow_id: str, name: str) -> None:

@@ -64,3 +64,31 @@ async def test_baseline_histories_replay_with_and_without_auth(live, task_queue,
     recorded = WorkflowHistory.from_json(incident_id, history.to_json())
     for replayer in (build_replayer(), replayer_with(keys)):
         await replayer.replay_workflow(recorded)
+
+
+async def test_a_failed_local_attempt_is_made_again_as_an_activity_and_audited():
+    """The recorded `local-incident-notice-retried` run (the channel down for one send): the
+    notification's local attempt failed (its marker holds the failure), the same notification
+    was then scheduled as an activity, and the audit trail says both."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from temporalio.converter import DataConverter
+
+    from itsmflow.app.audit import audit_rows
+
+    path = Path(__file__).parent.parent / "histories" / "local-incident-notice-retried.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    failed = [e for e in history.events if (data := local_activity(e)) is not None
+              and data["activity_type"] == "notify" and e.marker_recorded_event_attributes.HasField("failure")]
+    assert len(failed) == 1
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    first_scheduled = next(e for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    assert scheduled == ["notify"] and first_scheduled.event_id > failed[0].event_id
+
+    rows = await audit_rows(SimpleNamespace(data_converter=DataConverter.default), history)
+    steps = [(row["action"], row["details"]) for row in rows if row["actor"] == "system"]
+    at = steps.index(("attempt failed", "channel down"))
+    assert steps[at - 1][0] == "notify" and steps[at + 1][0] == "notify"  # the local attempt, then the activity
+    assert steps[at - 1][1] == steps[at + 1][1]  # one notification: the same summary

@@ -21,7 +21,8 @@ def test_histories_are_recorded():
             "request-vpn-approved-expired-item", "request-db-read-canceled-item",
             "problem-suggested-known-error-fixed-problem", "problem-suggested-known-error-fixed-change",
             "problem-suggested-known-error-fixed-incident-with-known-error", "problem-by-hand-canceled",
-            "release-no-go", "release-failed", "baseline-incident-p2-ack-hold-resolve-autoclose"} <= names
+            "release-no-go", "release-failed", "baseline-incident-p2-ack-hold-resolve-autoclose",
+            "local-incident-p2-ack-hold-resolve-autoclose", "local-incident-notice-retried"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
