@@ -7,7 +7,9 @@ bare Temporal baselines on the same embedded dev server in the same run:
 - minimal (bench.bare.MinimalIncident): a plain start, updates ack and resolve, two
   activities (the page at open, the record at resolve);
 - and, for comparison with earlier figures, fair_remote (bench.bare.BareRemoteIncident): the
-  fair shape with (remote) activities, as ours ran them on `itsm-baseline-1`.
+  fair shape with (remote) activities, as ours ran them on `itsm-baseline-1`;
+- fair_unsandboxed: the fair workflow outside the SDK's sandbox, as ours runs (worker/runner.py).
+  The baselines above run in the sandbox, as the SDK ships a worker.
 
 Ours runs on a CMDB whose problem policy never suggests a problem (`suggest_after` 10**6): every
 incident is on web-01, and with the default policy each one after the third on a CI joins the
@@ -35,7 +37,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.channels import OutboxChannel
 from activities.db import Database
@@ -114,7 +116,7 @@ async def run_minimal(client, queue: str, count: int, concurrency: int, ids: lis
 
 
 RUNNERS = {"ours": run_ours, "fair": run_bare, "minimal": run_minimal, "fair_remote": run_bare_remote,
-           "ours_recurring": run_ours}
+           "ours_recurring": run_ours, "fair_unsandboxed": run_bare}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -197,7 +199,10 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
                     Worker(client, task_queue=queues["minimal"], workflows=[MinimalIncident],
                            activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)), \
                     Worker(client, task_queue=queues["fair_remote"], workflows=[BareRemoteIncident],
-                           activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)):
+                           activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)), \
+                    Worker(client, task_queue=queues["fair_unsandboxed"], workflows=[BareIncident],
+                           activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16),
+                           workflow_runner=UnsandboxedWorkflowRunner()):
                 for name, runner in RUNNERS.items():  # warm up all three
                     await runner(client, queues[name], 5, concurrency, [])
                 rates: dict[str, list[float]] = {name: [] for name in RUNNERS}
@@ -229,6 +234,8 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
             "ratio_ours_over_fair_remote": round(median["ours"] / median["fair_remote"], 2),
             "fair_remote_per_second": round(median["fair_remote"], 1),
             "ours_recurring_per_second": round(median["ours_recurring"], 1),
+            "fair_unsandboxed_per_second": round(median["fair_unsandboxed"], 1),
+            "ratio_ours_over_fair_unsandboxed": round(median["ours"] / median["fair_unsandboxed"], 2),
             "ratio_ours_recurring_over_fair": round(median["ours_recurring"] / median["fair"], 2),
             "python_cpu_ms_per_incident": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
             "server_cpu_ms_per_incident": {name: round(statistics.median(values), 1)
@@ -250,7 +257,9 @@ def summary(outcome: dict) -> str:
              f"ours / minimal = {outcome['ratio_ours_over_minimal']}x (target >= 0.8x), "
              f"ours / fair = {outcome['ratio_ours_over_fair']}x (target >= 0.9x), "
              f"ours / fair_remote = {outcome['ratio_ours_over_fair_remote']}x; incidents joining their CI's problem: "
-             f"{outcome['ours_recurring_per_second']}/s, {outcome['ratio_ours_recurring_over_fair']}x fair",
+             f"{outcome['ours_recurring_per_second']}/s, {outcome['ratio_ours_recurring_over_fair']}x fair; "
+             f"fair outside the sandbox {outcome['fair_unsandboxed_per_second']}/s "
+             f"({outcome['ratio_ours_over_fair_unsandboxed']}x)",
              "CPU ms per incident, this process / the dev server: " + ", ".join(
                  f"{name} {outcome['python_cpu_ms_per_incident'][name]} / {outcome['server_cpu_ms_per_incident'][name]}"
                  for name in RUNNERS),
