@@ -61,6 +61,9 @@ CMDB_PAUSE = timedelta(minutes=10)
 # made again as an activity with the full retry policy, so an outage shows as a
 # pending activity with its attempts and last failure (`itsm runs show`), as it did before.
 LOCAL_ATTEMPT = RetryPolicy(maximum_attempts=1)
+# The run answers no update while a local attempt holds its workflow task: an attempt not done
+# in this long (an SMTP server that hangs) gives way to the activity, and the run to its users.
+LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=5)
 ParamT = TypeVar("ParamT")
 ResultT = TypeVar("ResultT")
 
@@ -333,8 +336,8 @@ class ProcessWorkflow:
             self._local_attempts += 1
             try:
                 return await workflow.execute_local_activity_method(
-                    activity, arg, summary=summary, start_to_close_timeout=options["start_to_close_timeout"],
-                    retry_policy=LOCAL_ATTEMPT)
+                    activity, arg, summary=summary, retry_policy=LOCAL_ATTEMPT,
+                    start_to_close_timeout=min(options["start_to_close_timeout"], LOCAL_ATTEMPT_TIMEOUT))
             except FailureError as err:  # the SDK raises a local attempt's own failure, unwrapped
                 if isinstance(err, CancelledError):
                     raise

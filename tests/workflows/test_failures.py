@@ -196,3 +196,63 @@ async def test_a_run_whose_workflow_task_keeps_failing_shows_it(live, task_queue
     task = json.loads(shown.stdout)["workflow_task"]
     assert task["attempt"] >= 2 and "state too large to carry" in task["last_failure"]
     assert "FAILING        workflow task attempt" in text.stdout and "state too large to carry" in text.stdout
+
+
+async def test_a_hung_local_attempt_gives_way_and_the_run_answers_meanwhile(live, task_queue, db):
+    """A notification whose channel hangs holds the run's workflow task only as long as its
+    local attempt may run (LOCAL_ATTEMPT_TIMEOUT, not the activity's 30 s): then it goes on
+    as an activity, and an acknowledgement sent meanwhile is accepted after that, while the
+    send still hangs. (With the attempt allowed 30 s, the SDK would let the update in on a
+    workflow task heartbeat at about 8 s, before any activity was scheduled.)"""
+    import threading
+    import time
+
+    from itsmflow.app import incident_ops
+    from itsmflow.app.incident_submit import build_incident
+    from tests.conftest import RecordingChannel
+    from tests.workflows.helpers import history_events
+    from worker.main import build_worker
+    from workflows.models import ActorInput
+
+    class HungOnce(RecordingChannel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.release, self.calls = threading.Event(), threading.Event(), 0
+
+        def send(self, message) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                self.entered.set()
+                self.release.wait(60)
+            super().send(message)
+
+    channel = HungOnce()
+    incident = build_incident(title="hung SMTP", impact=3, urgency=3, opened_by="alice")  # no CI: the notice first
+    async with build_worker(live.client, task_queue, db=db, channel=channel):
+        opening = asyncio.create_task(incident_ops.open_incident(live.client, incident, task_queue))
+        try:
+            assert await asyncio.to_thread(channel.entered.wait, 30)
+            began = time.monotonic()
+            acking = asyncio.create_task(
+                incident_ops.update(live.client, incident.id, "acknowledge", ActorInput(actor="frank")))
+            accepted = None
+            while time.monotonic() - began < 20 and accepted is None:
+                events = await history_events(live, incident.id)
+                accepted = next((e for e in events if e.HasField("workflow_execution_update_accepted_event_attributes")
+                                 and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+                                 == "acknowledge"), None)
+                await asyncio.sleep(0.2)
+            waited = time.monotonic() - began
+            assert accepted is not None and not channel.release.is_set(), f"not accepted after {waited:.1f} s"
+            remote = next((e for e in events if e.HasField("activity_task_scheduled_event_attributes")), None)
+            assert remote is not None and remote.event_id < accepted.event_id  # gave way first, then answered
+            assert remote.activity_task_scheduled_event_attributes.activity_type.name == "notify"
+        finally:
+            channel.release.set()
+        try:
+            await asyncio.wait_for(opening, 60)
+            acked = await asyncio.wait_for(acking, 60)
+        finally:
+            await live.client.get_workflow_handle(incident.id).terminate("test finished")
+    assert acked.state.value == "in_progress" and acked.acknowledged_by == "frank"
+    assert "opened" in channel.keys()
