@@ -194,6 +194,12 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
                 "ItsmRequester": self._in.requested_by}),
         )
         self._children[task.name] = handle
+        stopping = self._cancel or ("a sibling task failed" if any(t.state == TaskState.FAILED
+                                                                   for t in self._status.tasks) else None)
+        if stopping and patched("item-stop-starting-task"):
+            # Stopped while this task was starting: the plan's loop told only the tasks started
+            # by then, and would wait for this one for good.
+            await handle.signal(ManualTaskWorkflow.cancel, stopping)
         status.state = TaskState.OPEN
         self._event("system", "task", f"{task_id} for {task.group}: {task.title}")
         result = await handle
