@@ -302,3 +302,62 @@ async def test_failed_task_fails_the_item_and_undoes_its_automation(env, task_qu
     assert [(t.name, t.state.value) for t in item.tasks] == [("grant", "compensated"), ("verify", "failed")]
     assert [e.details for e in item.events if e.action == "compensated"] == ["grant (a task failed)"]
     assert records(db) == [("grant_db", "db-prod-1", "read", 1)] and final.items[0].state.value == "failed"
+
+
+async def test_an_item_canceled_while_its_task_starts_stops_that_task(env, task_queue, db, channel):
+    """The race made deterministic: a worker interceptor holds the manual task's child start
+    until the item is canceled, so the plan's loop sees the cancel while that task is starting
+    (not yet a child it can tell). The task is told once started, and the request ends
+    canceled; before, the item waited for that task for good."""
+    import asyncio
+
+    from temporalio import workflow
+    from temporalio.worker import (
+        Interceptor,
+        StartChildWorkflowInput,
+        WorkflowInboundInterceptor,
+        WorkflowInterceptorClassInput,
+        WorkflowOutboundInterceptor,
+    )
+
+    from workflows.item import ItemWorkflow
+
+    class HoldTaskStart(Interceptor):
+        def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput):
+            class Inbound(WorkflowInboundInterceptor):
+                def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                    class Outbound(WorkflowOutboundInterceptor):
+                        async def start_child_workflow(self, input: StartChildWorkflowInput):
+                            item = workflow.instance()
+                            if isinstance(item, ItemWorkflow) and input.workflow == "ManualTaskWorkflow":
+                                await workflow.wait_condition(lambda: item._cancel is not None)
+                            return await super().start_child_workflow(input)
+
+                    super().init(Outbound(outbound))
+
+            return Inbound
+
+    request = build_request(item_name="laptop", raw={"model": "pro-16", "justification": "x"}, requested_by="alice")
+    item_id = request.plans[0].id
+    async with build_worker(env.client, task_queue, db=db, channel=channel, interceptors=[HoldTaskStart()]):
+        await request_ops.submit(env.client, request, task_queue)
+        while (await request_ops.status(env.client, item_id)).state.value != "fulfilling":
+            await asyncio.sleep(0.05)
+        status = await asyncio.wait_for(
+            request_ops.cancel(env.client, request.id, CancelRequestInput(actor="alice", reason="not needed")), 30)
+        item = await request_ops.status(env.client, item_id)
+        history = await env.client.get_workflow_handle(item_id).fetch_history()
+    assert status.state.value == "canceled" and item.state.value == "canceled"
+    [task] = [t for t in item.tasks if t.task_id]
+    assert task.state.value == "canceled"
+    # The patched path replays (with the interceptor that timed it so), and its marker is there.
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    from itsmflow.app.audit import patch_markers
+    from worker.main import build_replayer
+
+    assert "item-stop-starting-task" in patch_markers(history)
+    config = build_replayer().config()
+    replayer = Replayer(**{**config, "interceptors": [HoldTaskStart(), *config.get("interceptors", [])]})
+    await replayer.replay_workflow(WorkflowHistory.from_json(item_id, history.to_json()))
