@@ -125,13 +125,19 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
             await self._compensate(f"expired after {days} days")
             self._event("system", "expired", "access revoked")
 
+    def _stop_reason(self) -> str | None:
+        """Why the plan's manual tasks are to stop (the item's cancel, a failed task), if they are."""
+        if self._cancel is not None:
+            return self._cancel
+        return "a sibling task failed" if any(t.state == TaskState.FAILED for t in self._status.tasks) else None
+
     async def _run_plan(self) -> bool:
         pending = list(self._item.tasks)
         running: dict[str, asyncio.Task] = {}
         while True:
-            if self._cancel is not None or any(t.state == TaskState.FAILED for t in self._status.tasks):
+            if (stopping := self._stop_reason()) is not None:
                 for handle in self._children.values():
-                    await handle.signal(ManualTaskWorkflow.cancel, self._cancel or "a sibling task failed")
+                    await handle.signal(ManualTaskWorkflow.cancel, stopping)
                 if running:
                     await asyncio.gather(*running.values(), return_exceptions=True)
                 return False
@@ -194,9 +200,7 @@ class ItemWorkflow(ApprovalUpdates, ProcessWorkflow):
                 "ItsmRequester": self._in.requested_by}),
         )
         self._children[task.name] = handle
-        stopping = self._cancel or ("a sibling task failed" if any(t.state == TaskState.FAILED
-                                                                   for t in self._status.tasks) else None)
-        if stopping and patched("item-stop-starting-task"):
+        if (stopping := self._stop_reason()) is not None and patched("item-stop-starting-task"):
             # Stopped while this task was starting: the plan's loop told only the tasks started
             # by then, and would wait for this one for good.
             await handle.signal(ManualTaskWorkflow.cancel, stopping)

@@ -9,9 +9,10 @@ did, so its history replays unchanged; a run on an older baseline keeps that bas
 paths for good. A patch added later is asked on its own until a newer baseline folds it in.
 
 - `itsm-baseline-1` folds the 13 patches of FOLDED.
-- `itsm-baseline-2` adds LOCAL_SIDE_EFFECTS (no patch id of its own: only runs started on it
-  take the path): notifications and CMDB calls run as local activities, in the workflow
-  task that asks for them, with their retries as durable timers."""
+- `itsm-baseline-2` adds `local_side_effects()` (no patch id of its own: only runs started on
+  it take the path): notifications and CMDB calls run as a local activity first, in the
+  workflow task that asks for them, and as an activity when that attempt fails
+  (`ProcessWorkflow._local_first`)."""
 
 from __future__ import annotations
 

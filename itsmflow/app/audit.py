@@ -32,8 +32,8 @@ UNLISTED_ACTIVITIES = {"verify_start"}
 
 def local_activity(event) -> dict | None:
     """What a local activity's marker records of it (`activity_type`, `attempt`, ...), or
-    None for any other event. Runs on `itsm-baseline-2`
-    send notifications and call the CMDB this way (workflows/patches.py)."""
+    None for any other event. Runs on `itsm-baseline-2` send notifications and call the CMDB
+    this way (workflows/patches.py)."""
     if not event.HasField("marker_recorded_event_attributes"):
         return None
     attrs = event.marker_recorded_event_attributes
@@ -47,6 +47,16 @@ def local_activity(event) -> dict | None:
     return data if isinstance(data, dict) else {"activity_type": "local activity"}
 
 
+def local_step(event) -> str | None:
+    """The activity type of a local activity's marker that belongs in the trail (not the
+    worker's start verdict), or None."""
+    data = local_activity(event)
+    if data is None:
+        return None
+    name = str(data.get("activity_type", "local activity"))
+    return None if name in UNLISTED_ACTIVITIES else name
+
+
 def activity_types(events) -> list[str]:
     """The activities a history ran, in order: scheduled ones and local ones (by their
     markers), but the worker's start verdict. A local attempt that failed and was made again
@@ -55,8 +65,8 @@ def activity_types(events) -> list[str]:
     for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-        elif (data := local_activity(event)) is not None and data.get("activity_type") not in UNLISTED_ACTIVITIES:
-            names.append(str(data.get("activity_type", "local activity")))
+        elif (name := local_step(event)) is not None:
+            names.append(name)
     return names
 
 
@@ -179,10 +189,7 @@ async def audit_rows(client, history) -> list[dict]:
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             rows.append(_row(moment, "system", attrs.activity_type.name, await _summary(client, event)))
-        elif kind == E.EVENT_TYPE_MARKER_RECORDED and (local := local_activity(event)) is not None:
-            name = str(local.get("activity_type", "local activity"))
-            if name in UNLISTED_ACTIVITIES:
-                continue
+        elif kind == E.EVENT_TYPE_MARKER_RECORDED and (name := local_step(event)) is not None:
             attrs = event.marker_recorded_event_attributes
             rows.append(_row(moment, "system", name, await _summary(client, event)))
             if attrs.HasField("failure"):  # a retry, if any, follows as an activity
