@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 
 @activity.defn(name="bare_side_effect")
@@ -80,6 +81,78 @@ class BareRemoteIncident(_BareShape):
     @workflow.run
     async def run(self, incident_id: str) -> str:
         return await self._run(incident_id)
+
+
+STATE = SearchAttributeKey.for_keyword("ItsmState")
+
+
+@workflow.defn
+class BarePublishingIncident(_BareShape):
+    """The fair baseline doing what ours does besides its side effects and updates, so the bench
+    can tell our code's cost from the cost of what the product keeps on the server: each
+    workflow task upserts a search attribute (the list columns) and a 2.5 KB memo (the status
+    `show` and `list` read without a worker); a patch marker at start (the baseline); a timer
+    at open (the SLA and escalation) replaced at resolve (the reopen window); payloads of our
+    sizes (a 7 KB input, 1 KB side-effect inputs, 2.5 KB answers); and the run stays open
+    after resolve, as ours waits out the reopen window. Started with the memo and search
+    attributes ours starts with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer: asyncio.Future | None = None
+
+    async def _step(self, step: str) -> None:
+        await super()._step(step + "y" * 1000)
+
+    def _publish(self, state: str) -> None:
+        workflow.upsert_search_attributes([STATE.value_set(state)])
+        workflow.upsert_memo({"status": state + "m" * 2500})
+
+    @staticmethod
+    def _answer(state: str) -> str:
+        return state + "z" * 2500
+
+    @workflow.run
+    async def run(self, incident: str) -> str:
+        workflow.patched("bare-baseline")
+        await asyncio.gather(self._opened(), self._step("page"))
+        self._publish("new")
+        self.timer = asyncio.ensure_future(workflow.sleep(timedelta(minutes=15)))
+        self.opened = True
+        await workflow.wait_condition(lambda: self.resolved)
+        await self._step("record")
+        await self._step("notify")
+        self._publish("resolved")
+        self.timer.cancel()
+        self.timer = asyncio.ensure_future(workflow.sleep(timedelta(days=3)))
+        self.done = True
+        await workflow.wait_condition(lambda: False)  # the reopen window; the bench ends it
+        return incident
+
+    @workflow.update
+    async def settle(self) -> str:
+        await workflow.wait_condition(lambda: self.opened)
+        return self._answer("new")
+
+    @workflow.update
+    async def acknowledge(self, actor: str) -> str:
+        self._publish("in_progress")
+        return self._answer("in_progress")
+
+    @workflow.update
+    async def resolve(self, actor: str) -> str:
+        self.resolved = True
+        await workflow.wait_condition(lambda: self.done)
+        return self._answer("resolved")
+
+    @staticmethod
+    def start_options() -> dict:
+        return {"memo": {"title": "bench"},
+                "search_attributes": TypedSearchAttributes([SearchAttributePair(STATE, "new")])}
+
+    @staticmethod
+    def input(workflow_id: str) -> str:
+        return workflow_id + "x" * 7000
 
 
 @workflow.defn

@@ -9,7 +9,14 @@ bare Temporal baselines on the same embedded dev server in the same run:
 - and, for comparison with earlier figures, fair_remote (bench.bare.BareRemoteIncident): the
   fair shape with (remote) activities, as ours ran them on `itsm-baseline-1`;
 - fair_unsandboxed: the fair workflow outside the SDK's sandbox, as ours runs (worker/runner.py).
-  The baselines above run in the sandbox, as the SDK ships a worker.
+  The baselines above run in the sandbox, as the SDK ships a worker;
+- fair_publishing (bench.bare.BarePublishingIncident): the fair shape plus what ours keeps on the
+  server besides side effects and updates (a search attribute and a memo upserted per workflow
+  task, a patch marker, its timers, payloads of our sizes, open after resolve): how far bare
+  Temporal itself gets with the product's visibility.
+
+The baselines run on a client with temporalio's stock pydantic converter, as a bare Temporal
+worker would; ours on its own (worker/converter.py).
 
 Ours runs on a CMDB whose problem policy never suggests a problem (`suggest_after` 10**6): every
 incident is on web-01, and with the default policy each one after the third on a CI joins the
@@ -37,11 +44,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.channels import OutboxChannel
 from activities.db import Database
-from bench.bare import BareIncident, BareRemoteIncident, MinimalIncident, bare_side_effect
+from bench.bare import BareIncident, BarePublishingIncident, BareRemoteIncident, MinimalIncident, bare_side_effect
 from itsmflow.app import incident_ops
 from itsmflow.app.incident_submit import build_incident
 from worker.connect import connect
@@ -80,8 +89,11 @@ async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[s
     async def one(index: int) -> None:
         async with limit:
             workflow_id = f"bare-{uuid.uuid4()}"
-            start = WithStartWorkflowOperation(shape.run, workflow_id, id=workflow_id, task_queue=queue,
-                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+            options, arg = {}, workflow_id
+            if shape is BarePublishingIncident:
+                options, arg = BarePublishingIncident.start_options(), BarePublishingIncident.input(workflow_id)
+            start = WithStartWorkflowOperation(shape.run, arg, id=workflow_id, task_queue=queue,
+                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL, **options)
             await client.execute_update_with_start_workflow(shape.settle, start_workflow_operation=start)
             handle = client.get_workflow_handle(workflow_id)
             await handle.execute_update(shape.acknowledge, "frank")
@@ -95,6 +107,10 @@ async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[s
 
 async def run_bare_remote(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
     return await run_bare(client, queue, count, concurrency, ids, BareRemoteIncident)
+
+
+async def run_bare_publishing(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
+    return await run_bare(client, queue, count, concurrency, ids, BarePublishingIncident)
 
 
 async def run_minimal(client, queue: str, count: int, concurrency: int, ids: list[str]) -> float:
@@ -116,7 +132,8 @@ async def run_minimal(client, queue: str, count: int, concurrency: int, ids: lis
 
 
 RUNNERS = {"ours": run_ours, "fair": run_bare, "minimal": run_minimal, "fair_remote": run_bare_remote,
-           "ours_recurring": run_ours, "fair_unsandboxed": run_bare}
+           "ours_recurring": run_ours, "fair_unsandboxed": run_bare, "fair_publishing": run_bare_publishing}
+OURS = ("ours", "ours_recurring")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -186,6 +203,7 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
         try:
             await wait_until_ready(server.address, 60, process)
             client = await connect(target_host=server.address)
+            bare = await Client.connect(server.address, data_converter=pydantic_data_converter)
             queues = {name: f"{name}-{uuid.uuid4()}" for name in RUNNERS}
             db = Database(f"sqlite:///{folder}/cmdb.sqlite3")
             recurring_db = Database(f"sqlite:///{folder}/cmdb-recurring.sqlite3")
@@ -194,17 +212,19 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
                                     channel=OutboxChannel(Path(folder) / "out.jsonl")), \
                     build_worker(client, queues["ours_recurring"], db=recurring_db,
                                  channel=OutboxChannel(Path(folder) / "out-recurring.jsonl")), \
-                    Worker(client, task_queue=queues["fair"], workflows=[BareIncident], activities=[bare_side_effect],
+                    Worker(bare, task_queue=queues["fair"], workflows=[BareIncident], activities=[bare_side_effect],
                            activity_executor=ThreadPoolExecutor(16)), \
-                    Worker(client, task_queue=queues["minimal"], workflows=[MinimalIncident],
+                    Worker(bare, task_queue=queues["minimal"], workflows=[MinimalIncident],
                            activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)), \
-                    Worker(client, task_queue=queues["fair_remote"], workflows=[BareRemoteIncident],
+                    Worker(bare, task_queue=queues["fair_remote"], workflows=[BareRemoteIncident],
                            activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)), \
-                    Worker(client, task_queue=queues["fair_unsandboxed"], workflows=[BareIncident],
+                    Worker(bare, task_queue=queues["fair_unsandboxed"], workflows=[BareIncident],
                            activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16),
-                           workflow_runner=UnsandboxedWorkflowRunner()):
-                for name, runner in RUNNERS.items():  # warm up all three
-                    await runner(client, queues[name], 5, concurrency, [])
+                           workflow_runner=UnsandboxedWorkflowRunner()), \
+                    Worker(bare, task_queue=queues["fair_publishing"], workflows=[BarePublishingIncident],
+                           activities=[bare_side_effect], activity_executor=ThreadPoolExecutor(16)):
+                for name, runner in RUNNERS.items():  # warm up each
+                    await runner(client if name in OURS else bare, queues[name], 5, concurrency, [])
                 rates: dict[str, list[float]] = {name: [] for name in RUNNERS}
                 cpu: dict[str, list[float]] = {name: [] for name in RUNNERS}  # this process: client + the workers
                 server_cpu: dict[str, list[float]] = {name: [] for name in RUNNERS}  # the dev server
@@ -214,7 +234,8 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
                     shift = round_number % len(names)
                     for name in names[shift:] + names[:shift]:
                         began, server_began = time.process_time(), cpu_seconds(process.pid)
-                        rates[name].append(await RUNNERS[name](client, queues[name], count, concurrency, ids[name]))
+                        rates[name].append(await RUNNERS[name](client if name in OURS else bare, queues[name], count,
+                                                               concurrency, ids[name]))
                         cpu[name].append((time.process_time() - began) / count * 1000)
                         server_cpu[name].append((cpu_seconds(process.pid) - server_began) / count * 1000)
                 events = await histories(client, {name: ids[name][-1] for name in RUNNERS})
@@ -236,6 +257,9 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
             "ours_recurring_per_second": round(median["ours_recurring"], 1),
             "fair_unsandboxed_per_second": round(median["fair_unsandboxed"], 1),
             "ratio_ours_over_fair_unsandboxed": round(median["ours"] / median["fair_unsandboxed"], 2),
+            "fair_publishing_per_second": round(median["fair_publishing"], 1),
+            "ratio_ours_over_fair_publishing": round(median["ours"] / median["fair_publishing"], 2),
+            "ratio_fair_publishing_over_fair": round(median["fair_publishing"] / median["fair"], 2),
             "ratio_ours_recurring_over_fair": round(median["ours_recurring"] / median["fair"], 2),
             "python_cpu_ms_per_incident": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
             "server_cpu_ms_per_incident": {name: round(statistics.median(values), 1)
@@ -247,6 +271,7 @@ async def main(count: int, concurrency: int, rounds: int) -> dict:
             "fair_events_by_type": events["fair"]["by_type"], "minimal_events_by_type": events["minimal"]["by_type"],
             "fair_remote_events_by_type": events["fair_remote"]["by_type"],
             "ours_recurring_events_by_type": events["ours_recurring"]["by_type"],
+            "fair_publishing_events_by_type": events["fair_publishing"]["by_type"],
             "targets": "ours >= 0.8x minimal, ours >= 0.9x fair"}
 
 
@@ -260,6 +285,9 @@ def summary(outcome: dict) -> str:
              f"{outcome['ours_recurring_per_second']}/s, {outcome['ratio_ours_recurring_over_fair']}x fair; "
              f"fair outside the sandbox {outcome['fair_unsandboxed_per_second']}/s "
              f"({outcome['ratio_ours_over_fair_unsandboxed']}x)",
+             f"fair with our visibility (memo and search attribute per task, marker, timers, sizes) "
+             f"{outcome['fair_publishing_per_second']}/s: {outcome['ratio_fair_publishing_over_fair']}x fair; "
+             f"ours / it = {outcome['ratio_ours_over_fair_publishing']}x",
              "CPU ms per incident, this process / the dev server: " + ", ".join(
                  f"{name} {outcome['python_cpu_ms_per_incident'][name]} / {outcome['server_cpu_ms_per_incident'][name]}"
                  for name in RUNNERS),

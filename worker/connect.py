@@ -35,12 +35,13 @@ def data_converter():
 def encrypting_converter(codec):
     import dataclasses
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
+    from worker.converter import data_converter as clear
+
     if codec is None:
-        return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+        return clear()
+    return dataclasses.replace(clear(), payload_codec=codec,
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 

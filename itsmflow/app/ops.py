@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -39,7 +42,7 @@ async def start_and_settle(
                                                                               "ItsmRequester") and v),
     )
     try:
-        return await client.execute_update_with_start_workflow(
+        settled = await client.execute_update_with_start_workflow(
             "settle", start_workflow_operation=operation, result_type=result_type, rpc_timeout=rpc_timeout
         )
     except WorkflowUpdateFailedError:
@@ -62,6 +65,8 @@ async def start_and_settle(
         if isinstance(err, RPCError) and err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
         raise WorkflowAlreadyStartedError(id, workflow) from None
+    answered_clear(client, id)
+    return settled
 
 
 class StartRefused(Exception):
@@ -160,6 +165,33 @@ async def retry_ids(start, make_id, attempts: int = 5):
     raise RuntimeError("could not allocate a unique id")
 
 
+CLEAR_FOR = 30.0
+"""Seconds a run that answered a keyless client in clear is taken to be in clear still."""
+CLEAR_KEPT = 4096
+_answered: weakref.WeakKeyDictionary[Client, OrderedDict[str, float]] = weakref.WeakKeyDictionary()
+
+
+def answered_clear(client: Client, run_id: str) -> None:
+    """A client without the key read the run's answer: its worker wrote in clear just now. For
+    CLEAR_FOR after, a write from this client skips `encrypted`'s describe (a server read per
+    write): a long-lived front end, such as the HTTP service or an automation opening and then
+    acknowledging, writes on at once. The describe has the same window (the worker could be
+    given the key just after it), only shorter."""
+    if client.data_converter.payload_codec is not None:
+        return
+    seen = _answered.setdefault(client, OrderedDict())
+    seen[run_id] = time.monotonic()
+    seen.move_to_end(run_id)
+    while len(seen) > CLEAR_KEPT:
+        seen.popitem(last=False)
+
+
+def _recently_clear(client: Client, run_id: str) -> bool:
+    seen = _answered.get(client)
+    at = seen.get(run_id) if seen is not None else None
+    return at is not None and time.monotonic() - at < CLEAR_FOR
+
+
 async def encrypted(client: Client, run_id: str, rpc_timeout: timedelta | None = None) -> bool:
     """Whether the run's payloads are encrypted (its memo is): a client without the key must not
     write into it in clear, nor could it read the answer."""
@@ -188,19 +220,24 @@ async def update(client: Client, run_id: str, name: str, arg: Any, result_type: 
     refusal = update_refusal([arg]) if arg is not None else None
     if refusal:
         raise InputRefused(refusal)
-    if client.data_converter.payload_codec is None and await encrypted(client, run_id, rpc_timeout):
+    if client.data_converter.payload_codec is None and not _recently_clear(client, run_id) \
+            and await encrypted(client, run_id, rpc_timeout):
         raise InputRefused(f"{run_id} is encrypted: set ITSM_ENCRYPTION_KEY to write to it (nothing was sent)")
     handle = client.get_workflow_handle(run_id)
     args = [] if arg is None else [arg]
     try:
-        return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+        answer = await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
     except WorkflowUpdateFailedError as err:
         if getattr(err.cause, "type", None) != WRONG_STATE:
             raise
-    # Refused for the run's state: its validator may have run a step behind what the user was
-    # shown (the event that moved the run on came in the same task). Once more, signed afresh.
-    await asyncio.sleep(STATE_RETRY_DELAY)
-    return await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+        # Refused for the run's state: its validator may have run a step behind what the user
+        # was shown (the event that moved the run on came in the same task). Once more, signed
+        # afresh.
+        await asyncio.sleep(STATE_RETRY_DELAY)
+        answer = await handle.execute_update(name, args=args, result_type=result_type, rpc_timeout=rpc_timeout)
+    if answer is not None:
+        answered_clear(client, run_id)
+    return answer
 
 
 STATE_RETRY_DELAY = 0.5

@@ -148,6 +148,41 @@ async def test_a_client_without_the_key_cannot_write_into_an_encrypted_run(env, 
     assert ("approve", "bob") not in await accepted_updates(env, status.id)
 
 
+async def test_a_keyless_client_writes_without_a_describe_while_the_run_just_answered_in_clear(
+        env, task_queue, db, channel, monkeypatch):
+    """The guard above reads the run (a describe) before each write. A run that answered this
+    client in clear a moment ago was written in clear by its worker: the next write skips that
+    read, for ops.CLEAR_FOR; after it, the read is made again, and a fresh client makes it."""
+    from itsmflow.app import incident_ops, ops
+    from itsmflow.app.incident_submit import build_incident
+    from workflows.incident_models import IncidentResolveInput, NoteInput
+    from workflows.models import ActorInput
+
+    service = env.client.workflow_service
+    describes: list[str] = []
+    describe = service.describe_workflow_execution
+
+    async def counted(request, *args, **kwargs):
+        describes.append(request.execution.workflow_id)
+        return await describe(request, *args, **kwargs)
+
+    monkeypatch.setattr(service, "describe_workflow_execution", counted)
+    client = Client(env.client.service_client, namespace=env.client.namespace,
+                    data_converter=env.client.data_converter)
+    incident = build_incident(title="disk full", ci="web-01", impact=3, urgency=3, opened_by="erin")
+    async with build_worker(env.client, task_queue, db=db, channel=channel):
+        status, _ = await incident_ops.open_incident(client, incident, task_queue)
+        await incident_ops.update(client, status.id, "acknowledge", ActorInput(actor="frank"))
+        assert describes == []
+        other = Client(env.client.service_client, namespace=env.client.namespace,
+                       data_converter=env.client.data_converter)
+        await incident_ops.update(other, status.id, "note", NoteInput(actor="frank", text="on it"))
+        assert describes == [status.id]
+        monkeypatch.setattr(ops, "CLEAR_FOR", 0.0)
+        await incident_ops.update(client, status.id, "resolve", IncidentResolveInput(actor="frank", code="fixed"))
+        assert describes == [status.id, status.id]
+
+
 async def test_lists_and_exports_skip_a_run_they_cannot_decode_and_mark_it(live, task_queue):
     """One run under an unknown key id once broke every list and export, for key holders too."""
     import asyncio
