@@ -25,6 +25,15 @@ class _BareShape:
     def __init__(self) -> None:
         self.opened = self.resolved = self.done = False
 
+    @staticmethod
+    def start_options() -> dict:
+        """What the bench's start passes besides the input (memo, search attributes)."""
+        return {}
+
+    @staticmethod
+    def input(workflow_id: str) -> str:
+        return workflow_id
+
     async def _step(self, step: str) -> None:
         if self.local:
             await workflow.execute_local_activity(bare_side_effect, step, start_to_close_timeout=timedelta(seconds=30))

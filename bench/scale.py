@@ -40,7 +40,7 @@ from pathlib import Path
 
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from bench.throughput import RESULTS
+from bench.throughput import RESULTS, cpu_seconds
 from definitions import acme
 from definitions.incident import EscalationPolicy, EscalationStep, StepKind
 from itsmflow.app.ids import new_id
@@ -56,12 +56,6 @@ PAGE = "escalation.1.step2"
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 WORKER_SETTINGS = ("ITSM_MAX_CACHED_WORKFLOWS", "ITSM_MAX_CONCURRENT_WORKFLOW_TASKS", "ITSM_WORKFLOW_TASK_POLLERS",

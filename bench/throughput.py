@@ -50,7 +50,14 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.channels import OutboxChannel
 from activities.db import Database
-from bench.bare import BareIncident, BarePublishingIncident, BareRemoteIncident, MinimalIncident, bare_side_effect
+from bench.bare import (
+    BareIncident,
+    BarePublishingIncident,
+    BareRemoteIncident,
+    MinimalIncident,
+    _BareShape,
+    bare_side_effect,
+)
 from itsmflow.app import incident_ops
 from itsmflow.app.incident_submit import build_incident
 from worker.connect import connect
@@ -79,7 +86,7 @@ async def run_ours(client, queue: str, count: int, concurrency: int, ids: list[s
 
 
 async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[str],
-                   shape: type = BareIncident) -> float:
+                   shape: type[_BareShape] = BareIncident) -> float:
     """The fair baselines: update-with-start of settle, then acknowledge and resolve."""
     from temporalio.client import WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
@@ -89,11 +96,9 @@ async def run_bare(client, queue: str, count: int, concurrency: int, ids: list[s
     async def one(index: int) -> None:
         async with limit:
             workflow_id = f"bare-{uuid.uuid4()}"
-            options, arg = {}, workflow_id
-            if shape is BarePublishingIncident:
-                options, arg = BarePublishingIncident.start_options(), BarePublishingIncident.input(workflow_id)
-            start = WithStartWorkflowOperation(shape.run, arg, id=workflow_id, task_queue=queue,
-                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL, **options)
+            start = WithStartWorkflowOperation(shape.run, shape.input(workflow_id), id=workflow_id, task_queue=queue,
+                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                                               **shape.start_options())
             await client.execute_update_with_start_workflow(shape.settle, start_workflow_operation=start)
             handle = client.get_workflow_handle(workflow_id)
             await handle.execute_update(shape.acknowledge, "frank")

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
 
@@ -34,8 +35,6 @@ def test_models_round_trip_with_their_types():
     incident = build_incident(title="disk full", ci="web-01", impact=2, urgency=2, opened_by="erin")
     [payload] = converter.to_payloads([incident])
     assert converter.from_payloads([payload], [IncidentInput]) == [incident]
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError):
         converter.from_payloads([payload], [IncidentStatus])
 
